@@ -1,0 +1,195 @@
+"""The result type of every expansion: a truncated power series in ``eta``.
+
+A :class:`Series` holds the exact coefficients ``c_0, ..., c_d`` of
+``E[s(theta_T)] = c_0 + c_1 eta + ... + c_d eta^d + O(eta^(d+1))``.  Scalar
+quantities have SymPy expressions as coefficients; vector quantities (the
+expected weights) have SymPy arrays.
+
+>>> import sympy
+>>> from symsgd.series import Series, ETA
+>>> s = Series((sympy.Integer(2), sympy.Rational(-1, 3)))
+>>> s
+Series(2 - eta/3 + O(eta**2))
+>>> s.coeff(1)
+-1/3
+>>> sympy.latex(s)
+'2 - \\\\frac{\\\\eta}{3} + O\\\\left(\\\\eta^{2}\\\\right)'
+>>> s(sympy.Rational(3, 10))
+19/10
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field, replace
+
+import sympy
+from sympy.tensor.array import NDimArray
+
+from .errors import OrderError, ShapeError
+
+__all__ = ["Series", "ETA"]
+
+#: The learning-rate symbol used by default.
+ETA = sympy.Symbol("eta", positive=True)
+
+
+def _as_sympy(c):
+    if isinstance(c, NDimArray):
+        return sympy.ImmutableDenseNDimArray(c)
+    if isinstance(c, sympy.MatrixBase):
+        return sympy.ImmutableDenseNDimArray(c)
+    if isinstance(c, (list, tuple)):
+        return sympy.ImmutableDenseNDimArray(c)
+    if isinstance(c, float):
+        raise TypeError("series coefficients must be exact; got a float")
+    if isinstance(c, (numbers.Integral, sympy.Basic)):
+        return sympy.sympify(c)
+    raise TypeError(f"a series coefficient must be a SymPy object, got {type(c).__name__}")
+
+
+def _shape(c):
+    return c.shape if isinstance(c, NDimArray) else ()
+
+
+@dataclass(frozen=True)
+class Series:
+    """A truncated power series in the learning rate with exact coefficients.
+
+    Args:
+        coefficients: ``coefficients[k]`` is the coefficient of ``eta**k``;
+            all of the same shape (scalars, or SymPy arrays of one shape).
+        eta: the learning-rate symbol.
+        quantity: what the series expands, e.g. ``'test loss'``.
+        schedule: the schedule it was derived for (informational).
+        method: how it was derived (``'exact'``, ``'direct'``, ``'diagrams'``).
+        notes: assumptions worth reporting (e.g. the reshuffling rule).
+    """
+
+    coefficients: tuple
+    eta: sympy.Symbol = ETA
+    quantity: str = "test loss"
+    schedule: object = field(default=None, compare=False)
+    method: str = field(default="", compare=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self):
+        coeffs = tuple(_as_sympy(c) for c in self.coefficients)
+        if not coeffs:
+            raise OrderError("a series needs at least its zeroth coefficient")
+        shapes = {_shape(c) for c in coeffs}
+        if len(shapes) > 1:
+            raise ShapeError(f"coefficients of different shapes: {sorted(shapes)}")
+        if not isinstance(self.eta, sympy.Symbol):
+            raise TypeError("eta must be a SymPy Symbol")
+        object.__setattr__(self, "coefficients", coeffs)
+        object.__setattr__(self, "notes", tuple(self.notes))
+
+    @property
+    def order(self) -> int:
+        """The highest power of ``eta`` whose coefficient is known."""
+        return len(self.coefficients) - 1
+
+    @property
+    def shape(self) -> tuple:
+        """``()`` for a scalar quantity, the array shape otherwise."""
+        return _shape(self.coefficients[0])
+
+    def coeff(self, k: int):
+        """The exact coefficient of ``eta**k``."""
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise OrderError(f"the power must be an integer, got {k!r}")
+        if not 0 <= k <= self.order:
+            raise OrderError(f"this series knows powers 0..{self.order} of {self.eta}, not {k}")
+        return self.coefficients[k]
+
+    def __iter__(self):
+        return iter(self.coefficients)
+
+    def __len__(self) -> int:
+        return len(self.coefficients)
+
+    def truncate(self, order: int) -> "Series":
+        """The same series keeping powers up to ``order``."""
+        self.coeff(order)
+        return replace(self, coefficients=self.coefficients[:order + 1])
+
+    def as_expr(self):
+        """The polynomial ``sum_k c_k eta^k`` (without the order term)."""
+        return sum((c * self.eta**k for k, c in enumerate(self.coefficients)),
+                   sympy.ImmutableDenseNDimArray.zeros(*self.shape) if self.shape else sympy.S.Zero)
+
+    def __call__(self, eta):
+        """The truncated polynomial at the learning rate ``eta`` (exact for exact input)."""
+        return self.as_expr().subs(self.eta, eta) if not self.shape else \
+            self.as_expr().applyfunc(lambda c: c.subs(self.eta, eta))
+
+    def map(self, func) -> "Series":
+        """Apply ``func`` to every coefficient (e.g. ``sympy.factor``)."""
+        return replace(self, coefficients=tuple(
+            c.applyfunc(func) if isinstance(c, NDimArray) else func(c) for c in self.coefficients))
+
+    def subs(self, *args, **kwargs) -> "Series":
+        """Substitute in every coefficient, as ``sympy.Basic.subs``."""
+        return self.map(lambda c: c.subs(*args, **kwargs))
+
+    def simplify(self) -> "Series":
+        """Expand and collect every coefficient."""
+        return self.map(lambda c: sympy.factor_terms(sympy.expand(c)))
+
+    def _combine(self, other, sign: int) -> "Series":
+        if not isinstance(other, Series):
+            return NotImplemented
+        if other.eta != self.eta:
+            raise ValueError(f"series in different variables: {self.eta} and {other.eta}")
+        if other.shape != self.shape:
+            raise ShapeError(f"cannot combine series of shapes {self.shape} and {other.shape}")
+        n = min(self.order, other.order) + 1
+        coeffs = tuple(a + sign * b for a, b in zip(self.coefficients[:n], other.coefficients[:n]))
+        quantity = self.quantity if self.quantity == other.quantity else \
+            f"({self.quantity}) {'+' if sign > 0 else '-'} ({other.quantity})"
+        same = other.schedule == self.schedule
+        return Series(coeffs, self.eta, quantity, self.schedule if same else None,
+                      self.method if self.method == other.method else "",
+                      tuple(dict.fromkeys(self.notes + other.notes)))
+
+    def __add__(self, other):
+        return self._combine(other, 1)
+
+    def __sub__(self, other):
+        return self._combine(other, -1)
+
+    def __neg__(self) -> "Series":
+        return self.map(lambda c: -c)
+
+    def __mul__(self, scalar):
+        if isinstance(scalar, Series):
+            return NotImplemented
+        return self.map(lambda c: c * sympy.sympify(scalar))
+
+    __rmul__ = __mul__
+
+    def _order_term(self):
+        return sympy.O(self.eta**(self.order + 1))
+
+    def _sympystr(self, printer) -> str:
+        return self._print_with(printer)
+
+    def _latex(self, printer) -> str:
+        return self._print_with(printer)
+
+    def _print_with(self, printer) -> str:
+        if not self.shape:
+            return printer._print(sympy.Add(sympy.expand(self.as_expr()), self._order_term()))
+        body = self.as_expr().applyfunc(sympy.expand)
+        return f"{printer._print(body)} + {printer._print(self._order_term())}"
+
+    def latex(self) -> str:
+        """LaTeX for the whole series (same as ``sympy.latex(series)``)."""
+        return sympy.latex(self)
+
+    def __str__(self) -> str:
+        return sympy.sstr(self)
+
+    def __repr__(self) -> str:
+        return f"Series({self})"
