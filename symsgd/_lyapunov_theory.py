@@ -1,0 +1,296 @@
+"""Quantities built on the exact covariances (Liu, Ziyin and Ueda, sections 4-6).
+
+Each has a discrete (exact) version computed by the general machinery of
+:mod:`symsgd.lyapunov` and a continuous-time (Mandt et al. / Zhu et al. /
+Xie et al.) counterpart for comparison.  Re-exported by :mod:`symsgd.lyapunov`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+import scipy.special
+import sympy
+
+from .errors import StabilityError
+from ._lyapunov_core import (_noise_vector, continuous_covariance, covariance_at,
+                       stationary_covariance)
+from .optim import SGD, HeavyBall, Optimizer
+
+__all__ = [
+    "training_error",
+    "training_error_continuous",
+    "escape_efficiency",
+    "escape_efficiency_continuous",
+    "bayes_kl",
+    "bayes_lr_equation",
+    "optimal_bayes_lr",
+    "optimal_bayes_lr_continuous",
+    "kramers_rate",
+    "kramers_rate_continuous",
+]
+
+
+def _half_trace(hessian, sigma):
+    """``Tr[K Sigma] / 2`` for scalars, eigenvalue vectors, numpy or SymPy matrices."""
+    if isinstance(sigma, sympy.MatrixBase):
+        return sympy.factor((sympy.Matrix(hessian) * sigma).trace() / 2)
+    if isinstance(sigma, sympy.Basic):
+        return sympy.factor(hessian * sigma / 2)
+    k = np.asarray(hessian, dtype=float)
+    if k.ndim <= 1:
+        return float(np.sum(k * sigma) / 2)
+    return float(np.trace(k @ sigma) / 2)
+
+
+def training_error(optimizer: Optimizer, hessian, noise):
+    """Expected training loss ``E[w^T K w / 2] = Tr[K Sigma] / 2`` at stationarity (Theorem 5).
+
+    Args:
+        optimizer, hessian, noise: as in :func:`symsgd.lyapunov.stationary_covariance`
+            (``K`` here is the loss Hessian, without weight decay).
+
+    >>> import sympy
+    >>> from symsgd.optim import SGD
+    >>> lr, k, c = sympy.symbols('lr k c', positive=True)
+    >>> training_error(SGD(lr), k, c)
+    -c*lr/(2*(k*lr - 2))
+    """
+    return _half_trace(hessian, stationary_covariance(optimizer, hessian, noise))
+
+
+def training_error_continuous(optimizer: Optimizer, hessian, noise):
+    """Continuous-time counterpart of :func:`training_error` (Mandt et al.).
+
+    >>> import sympy
+    >>> from symsgd.optim import SGD
+    >>> lr, k, c = sympy.symbols('lr k c', positive=True)
+    >>> training_error_continuous(SGD(lr), k, c)
+    c*lr/4
+    """
+    return _half_trace(hessian, continuous_covariance(optimizer, hessian, noise))
+
+
+def escape_efficiency(optimizer: Optimizer, hessian, noise, steps):
+    """Escaping efficiency ``E_d(t) = E[L(w_t)] - L(w_0)`` from the minimum (Theorem 7).
+
+    Computed exactly from the finite-time covariance started at ``w_0 = 0``.
+
+    Args:
+        optimizer, hessian, noise: as in :func:`symsgd.lyapunov.covariance_at`.
+        steps: number of steps ``t`` (integer or SymPy symbol).
+
+    >>> from symsgd.optim import SGD
+    >>> escape_efficiency(SGD(0.5), 1.0, 1.0, 1)
+    0.125
+    """
+    return _half_trace(hessian, covariance_at(optimizer, hessian, noise, steps))
+
+
+def escape_efficiency_continuous(optimizer: Optimizer, hessian, noise, time):
+    """Continuous-time escaping efficiency ``E_c(t)`` (Zhu et al.), time in steps.
+
+    The OU process ``dw = -L K w dt + L C^{1/2} dW`` from ``w = 0`` has
+    ``Sigma_ij(t) = L C_ij (1 - exp(-L (k_i + k_j) t)) / (k_i + k_j)`` in the
+    eigenbasis of ``K`` (scalar effective learning rate ``L``).
+
+    Args:
+        optimizer: an optimizer with a scalar learning rate.
+        hessian, noise: as in :func:`symsgd.lyapunov.stationary_covariance`.
+        time: ``t`` (number or SymPy expression).
+
+    >>> import sympy
+    >>> from symsgd.optim import SGD
+    >>> lr, k, c, t = sympy.symbols('lr k c t', positive=True)
+    >>> escape_efficiency_continuous(SGD(lr), k, c, t)
+    c*lr*(1 - exp(-2*k*lr*t))/4
+    """
+    lr = optimizer.effective_lr()
+    if isinstance(lr, np.ndarray) or isinstance(lr, sympy.MatrixBase):
+        raise TypeError("escape_efficiency_continuous needs a scalar learning rate")
+    if any(isinstance(x, sympy.Basic) for x in (hessian, noise, time, lr)):
+        k = optimizer.effective_hessian(sympy.sympify(hessian))
+        sigma = lr * noise * (1 - sympy.exp(-2 * lr * k * time)) / (2 * k)
+        return hessian * sigma / 2
+    lr, time = float(lr), float(time)
+    k = np.asarray(hessian, dtype=float)
+    if k.ndim <= 1:
+        kk = np.atleast_1d(k)
+        vals, c_hat, vecs = kk + float(optimizer.weight_decay), _noise_vector(noise, kk.size), None
+        pair = 2 * vals
+    else:
+        vals, vecs = np.linalg.eigh(optimizer.effective_hessian(k))
+        c_hat = vecs.T @ np.asarray(noise * np.eye(len(k)) if np.ndim(noise) == 0 else noise,
+                                    dtype=float) @ vecs
+        pair = vals[:, None] + vals[None, :]
+    x = lr * pair * time
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = np.where(x == 0, 1.0, -np.expm1(-x) / np.where(x == 0, 1.0, x))
+    sigma = lr * lr * time * c_hat * phi
+    if vecs is None:
+        return float(np.sum(np.atleast_1d(k) * sigma) / 2)
+    return float(np.trace(k @ (vecs @ sigma @ vecs.T)) / 2)
+
+
+def bayes_kl(optimizer: Optimizer, hessian, noise, n_data):
+    """``KL(q || p)`` between SGD's stationary Gaussian ``q`` and the posterior ``p``.
+
+    The posterior is ``N(0, (N K)^{-1})`` (Liu et al., eq. 15):
+    ``KL = (N Tr[K Sigma] - ln det(N K Sigma) - D) / 2``.
+
+    Args:
+        optimizer, hessian, noise: as in :func:`symsgd.lyapunov.stationary_covariance`.
+        n_data: ``N``, the number of data points.
+
+    >>> from symsgd.optim import SGD
+    >>> round(bayes_kl(SGD(0.1), 1.0, 10.0, 100), 6)
+    23.834131
+    """
+    sigma = stationary_covariance(optimizer, hessian, noise)
+    if isinstance(sigma, sympy.MatrixBase):
+        m = n_data * sympy.Matrix(hessian) * sigma
+        return (m.trace() - sympy.log(m.det()) - m.rows) / 2
+    if isinstance(sigma, sympy.Basic):
+        m = n_data * hessian * sigma
+        return (m - sympy.log(m) - 1) / 2
+    k = np.asarray(hessian, dtype=float)
+    if k.ndim <= 1:
+        m = n_data * np.atleast_1d(k) * np.atleast_1d(sigma)
+        return float(np.sum(m - np.log(m) - 1) / 2)
+    m = n_data * k @ sigma
+    sign, logdet = np.linalg.slogdet(m)
+    return float((np.trace(m) - logdet - len(k)) / 2)
+
+
+def _minibatch_kl_terms(lr, k, n_data, batch, momentum, continuous=False):
+    """Per-eigenvalue KL term with minibatch noise ``C = (N - S)/(N S) K`` (SymPy)."""
+    opt = SGD(lr) if momentum == 0 else HeavyBall(lr, momentum)
+    c = (n_data - batch) / (n_data * batch) * k
+    sigma = (continuous_covariance if continuous else stationary_covariance)(opt, k, c)
+    m = n_data * k * sigma
+    return (m - sympy.log(m) - 1) / 2
+
+
+def bayes_lr_equation(eigenvalues, n_data, batch, lr, momentum=0):
+    """``d KL / d lr`` for minibatch noise ``C = (N - S)/(N S) K`` (Theorem 6), as SymPy.
+
+    The optimal Bayesian learning rate is a root of this expression; it is
+    derived from the exact stationary covariance, not typed in.
+
+    Args:
+        eigenvalues: the Hessian eigenvalues (SymPy symbols or numbers).
+        n_data, batch: ``N`` and ``S``.
+        lr: the learning-rate symbol.
+        momentum: heavy-ball momentum (default 0: SGD).
+
+    >>> import sympy
+    >>> lr, k, N, S = sympy.symbols('lr k N S', positive=True)
+    >>> sympy.factor(bayes_lr_equation([k], N, S, lr))
+    (N*k*lr - 2*S)/(S*lr*(k*lr - 2)**2)
+    """
+    return sum(sympy.diff(_minibatch_kl_terms(lr, k, n_data, batch, momentum), lr)
+               for k in eigenvalues)
+
+
+def _solve_lr(eigenvalues, n_data, batch, momentum, continuous):
+    lr = sympy.Symbol("lr", positive=True)
+    k = sympy.Symbol("k", positive=True)
+    term = sympy.diff(_minibatch_kl_terms(lr, k, n_data, batch, momentum, continuous), lr)
+    f = sympy.lambdify((lr, k), term, "numpy")
+    ks = np.asarray(eigenvalues, dtype=float)
+    if ks.size == 0 or ks.min() <= 0:
+        raise ValueError("the Hessian eigenvalues must be positive")
+    if not 0 < batch < n_data:
+        raise ValueError(f"need 0 < batch < n_data, got batch={batch}, n_data={n_data}")
+    upper = 2 * (1 + momentum) / ks.max() * (1 - 1e-12)
+    if continuous:
+        upper = 1e6 / ks.min()
+
+    def g(x):
+        return float(np.sum(f(x, ks)))
+
+    low = upper * 1e-12
+    if not g(low) < 0 < g(upper):
+        raise StabilityError("no optimal learning rate inside the stability region")
+    return scipy.optimize.brentq(g, low, upper, xtol=1e-15, rtol=1e-13)
+
+
+def optimal_bayes_lr(eigenvalues, n_data, batch, momentum=0) -> float:
+    """The learning rate minimizing ``KL(q || posterior)`` (Theorem 6), solved numerically.
+
+    Args:
+        eigenvalues: the Hessian eigenvalues (positive).
+        n_data, batch: ``N`` and ``S`` (``0 < S < N``).
+        momentum: heavy-ball momentum (default 0).
+
+    >>> round(optimal_bayes_lr([1.0], 1000, 10), 6)
+    0.02
+    """
+    return _solve_lr(eigenvalues, n_data, batch, momentum, continuous=False)
+
+
+def optimal_bayes_lr_continuous(eigenvalues, n_data, batch, momentum=0) -> float:
+    """Continuous-time counterpart of :func:`optimal_bayes_lr` (Mandt et al.).
+
+    Equals ``2 S (1 - mu) D / ((N - S) Tr K)``; Mandt et al.'s ``2 S D / (N Tr K)``
+    is its ``S << N`` form.
+
+    >>> round(optimal_bayes_lr_continuous([1.0], 1000, 10), 6)
+    0.020202
+    """
+    return _solve_lr(eigenvalues, n_data, batch, momentum, continuous=True)
+
+
+def _kramers(lr, k_a, k_b, delta_loss, batch, l, discrete):
+    """Shared Kramers-rate formula (see :func:`kramers_rate`)."""
+    sym = any(isinstance(x, sympy.Basic) for x in (lr, k_a, k_b, delta_loss, batch, l))
+    lib_exp, lib_sqrt, lib_erf, pi = ((sympy.exp, sympy.sqrt, sympy.erf, sympy.pi) if sym else
+                                      (np.exp, np.sqrt, scipy.special.erf, np.pi))
+    kb = abs(k_b)
+    factor = (1 - lr * k_a / 2) if discrete else 1
+    exponent = -2 * batch * delta_loss / lr * (l * factor / k_a + (1 - l) / kb)
+    rate = kb / (2 * pi) * lib_exp(exponent)
+    if discrete:
+        z = lib_sqrt(batch * (2 - lr * k_a) * delta_loss / (2 * lr * k_a))
+        rate = rate * lib_sqrt((2 - lr * k_a) / 2) / lib_erf(z)
+    return rate if sym else float(rate)
+
+
+def kramers_rate(lr, k_a, k_b, delta_loss, batch, l=0.5):
+    """Approximate Kramers escape rate of discrete SGD from a minimum (Theorem 9, corrected).
+
+    Follows Liu et al.'s derivation with minibatch noise ``C = k_a / S``: the
+    probability of the well is the exact integral of the discrete stationary
+    Gaussian (variance ``lr / (S (2 - lr k_a))``) over ``|w| < sqrt(dL / k_a)``,
+    the temperature at the minimum is raised to
+    ``T_a = lr k_a / (2 S (1 - lr k_a / 2))``, and the rate is the current over
+    the barrier divided by the well's probability::
+
+        gamma = |k_b| / (2 pi) sqrt((2 - lr k_a) / 2) / erf(z)
+                * exp(-2 S dL / lr (l (1 - lr k_a / 2) / k_a + (1 - l) / |k_b|)),
+        z = sqrt(S (2 - lr k_a) dL / (2 lr k_a)).
+
+    This is a heuristic (an Arrhenius-type approximation), accurate at best up
+    to a constant factor; the printed eq. (23) differs from its own derivation
+    in the prefactor (see the project notes).
+
+    Args:
+        lr: learning rate; k_a: curvature at the minimum; k_b: curvature at the
+        barrier top (negative); delta_loss: barrier height; batch: ``S``;
+        l: fraction of the path with curvature ``k_a``.
+
+    >>> round(kramers_rate(1.0, 1.0, -1.0, 0.5, 1), 6)
+    0.102132
+    """
+    return _kramers(lr, k_a, k_b, delta_loss, batch, l, discrete=True)
+
+
+def kramers_rate_continuous(lr, k_a, k_b, delta_loss, batch, l=0.5):
+    """Continuous-time Kramers rate (Xie et al., Liu et al. eq. 24).
+
+    ``gamma_c = |k_b| / (2 pi) exp(-2 S dL / lr (l / k_a + (1 - l) / |k_b|))``.
+
+    >>> round(kramers_rate_continuous(1.0, 1.0, -1.0, 0.5, 1), 6)
+    0.05855
+    """
+    return _kramers(lr, k_a, k_b, delta_loss, batch, l, discrete=False)
