@@ -1,14 +1,30 @@
-"""symsgd: computer algebra for the theory of stochastic gradient descent."""
+"""symsgd: computer algebra for the theory of stochastic gradient descent.
 
+>>> import sympy, symsgd
+>>> from symsgd.landscapes import shifting_valleys
+>>> symsgd.expected_loss(symsgd.sgd(3), 1, landscape=shifting_valleys())
+Series(2 - 15*eta + O(eta**2))
+"""
+
+from . import landscapes
+from .distributions import Dataset, Distribution, RandomVariables, StandardNormal
 from .errors import (LandscapeError, MeasureError, MomentError, NonFiniteError,
                      NotPolynomialError, OrderError, ScheduleError, ShapeError,
                      StabilityError, SymsgdError)
+from .expansion import expected_displacement, expected_loss
+from .landscape import Landscape
 from .schedule import GDSchedule, Schedule, SGDSchedule, gd, sgd
+from .series import ETA, Series
+from .simulate import Simulation, simulate
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Landscape", "landscapes",
+    "Distribution", "StandardNormal", "RandomVariables", "Dataset",
     "GDSchedule", "Schedule", "SGDSchedule", "gd", "sgd",
+    "Series", "ETA", "expected_loss", "expected_displacement",
+    "simulate", "Simulation",
     "SymsgdError", "ScheduleError", "LandscapeError", "MomentError", "OrderError",
     "NotPolynomialError", "MeasureError", "ShapeError", "StabilityError", "NonFiniteError",
 ]

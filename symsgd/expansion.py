@@ -1,0 +1,107 @@
+"""The front door: expansions of SGD's expected loss and weights in ``eta``.
+
+:func:`expected_loss` and :func:`expected_displacement` dispatch to a route
+through a small table, :data:`METHODS`.  Every route returns a
+:class:`~symsgd.series.Series`; routes must agree exactly.
+
+>>> import sympy
+>>> from symsgd import Landscape, sgd
+>>> w, x = sympy.symbols('w x')
+>>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
+>>> expected_loss(sgd(2), 2, landscape=L)
+Series(1 - 2*eta + 4*eta**2 + O(eta**3))
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import sympy
+
+from . import _exact
+from .errors import MeasureError, OrderError
+from .schedule import BaseSchedule
+from .series import ETA, Series
+
+__all__ = ["expected_loss", "expected_displacement", "METHODS", "MEASURES"]
+
+#: Measured functions of the final weights accepted by :func:`expected_loss`.
+MEASURES = {"test": "test loss", "train": "training loss", "gap": "generalization gap"}
+
+
+def _exact_route(schedule, order, landscape, quantity, moment, progress):
+    if landscape is None:
+        raise TypeError("method='exact' needs a landscape (it runs SGD on it symbolically)")
+    return _exact.exact_coefficients(landscape, schedule, order, quantity, moment, progress)
+
+
+#: Routes by name: ``route(schedule, order, landscape, quantity, moment, progress)``
+#: returns the list of coefficients (vectors as lists for ``quantity='weights'``).
+METHODS = {"exact": _exact_route}
+
+
+def _check(schedule, order, method):
+    if not isinstance(schedule, BaseSchedule):
+        raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
+    if isinstance(order, bool) or not isinstance(order, (numbers.Integral, sympy.Integer)) \
+            or order < 0:
+        raise OrderError(f"order must be a non-negative integer, got {order!r}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; available: {sorted(METHODS)}")
+    return int(order)
+
+
+def _notes(schedule) -> tuple[str, ...]:
+    rule = getattr(schedule, "reshuffle", None)
+    if rule is None or getattr(schedule, "epochs", 1) == 1:
+        return ()
+    if rule == "random":
+        return ("uniformly random reshuffling between epochs, averaged exactly",)
+    if rule == "fixed":
+        return ("the same order in every epoch (reshuffling matters from order 4)",)
+    return (f"epoch orders from seed {rule}",)
+
+
+def expected_loss(schedule, order, landscape=None, method="exact", measure="test",
+                  moment=1, eta=ETA, progress=None) -> Series:
+    """The Taylor expansion of ``E[s(theta_T)]`` in the learning rate.
+
+    Args:
+        schedule: a schedule (:func:`~symsgd.sgd`, :func:`~symsgd.gd`, :class:`~symsgd.Schedule`).
+        order: the highest power of ``eta`` to compute.
+        landscape: a :class:`~symsgd.Landscape`.
+        method: the route, a key of :data:`METHODS` (``'exact'``: brute-force
+            symbolic SGD on a polynomial landscape).
+        measure: ``'test'`` (test loss), ``'train'`` (training loss) or
+            ``'gap'`` (test minus training loss).
+        moment: 1 for the mean, 2 for ``E[s(theta_T)^2]``.
+        eta: the learning-rate symbol of the result.
+        progress: show a progress bar (default: automatic).
+    """
+    order = _check(schedule, order, method)
+    if measure not in MEASURES:
+        raise MeasureError(f"unknown measure {measure!r}; expected one of {sorted(MEASURES)}")
+    coeffs = METHODS[method](schedule, order, landscape, measure, moment, progress)
+    name = MEASURES[measure] if moment == 1 else f"second moment of the {MEASURES[measure]}"
+    return Series(tuple(coeffs), eta, name, schedule, method, _notes(schedule))
+
+
+def expected_displacement(schedule, order, landscape=None, method="exact", eta=ETA,
+                          progress=None) -> Series:
+    """The Taylor expansion of ``E[theta_T - theta_0]`` in the learning rate.
+
+    Arguments as for :func:`expected_loss`; the coefficients are SymPy arrays
+    of shape ``(P,)``.
+
+    >>> import sympy
+    >>> from symsgd import Landscape, gd
+    >>> w, x = sympy.symbols('w x')
+    >>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
+    >>> expected_displacement(gd(3, steps=2), 2, landscape=L).coeff(1)
+    [-2]
+    """
+    order = _check(schedule, order, method)
+    coeffs = METHODS[method](schedule, order, landscape, "weights", 1, progress)
+    coeffs[0] = [sympy.S.Zero] * len(coeffs[0])
+    return Series(tuple(sympy.ImmutableDenseNDimArray(c) for c in coeffs), eta,
+                  "weight displacement", schedule, method, _notes(schedule))

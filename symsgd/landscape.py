@@ -1,0 +1,333 @@
+"""Loss landscapes written in SymPy, with exact statistics at the initialization.
+
+A :class:`Landscape` is a per-sample loss ``l_x(theta)``, a data law for ``x``
+and an initialization ``theta_0``.  It gives the test loss ``l = E_x l_x``, and
+exact joint cumulants of derivative tensors at ``theta_0``:
+``G = E grad l_x``, ``H = E grad^2 l_x``, ``J = E grad^3 l_x``,
+``C = Cov(grad l_x)``, ``S`` the third cumulant of ``grad l_x``, and in general
+``kappa(grad^{k1} l_x, ..., grad^{km} l_x)`` by Moebius inversion on the
+lattice of set partitions.
+
+>>> import sympy
+>>> a, b, x = sympy.symbols('a b x')
+>>> L = Landscape(a + (b - a * x)**2 - a**2, params=(a, b), data=x, init={a: 1, b: 1})
+>>> L.test_loss
+a + b**2
+>>> L.G
+[1, 2]
+>>> L.C
+[[12, 4], [4, 4]]
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import numbers
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import sympy
+from sympy.utilities.iterables import multiset_partitions
+
+from .distributions import Distribution, as_distribution
+from .errors import LandscapeError, NotPolynomialError, ShapeError
+
+__all__ = ["Landscape"]
+
+
+def _symbols(value, what: str) -> tuple[sympy.Symbol, ...]:
+    seq = (value,) if isinstance(value, sympy.Basic) else tuple(value)
+    for s in seq:
+        if not isinstance(s, sympy.Symbol):
+            raise LandscapeError(f"{what} must be SymPy Symbols, got {s!r}")
+    if len(set(seq)) != len(seq):
+        raise LandscapeError(f"{what} repeat a symbol: {seq}")
+    if not seq:
+        raise LandscapeError(f"{what} must not be empty")
+    return seq
+
+
+def _exact(value, what: str):
+    if isinstance(value, bool):
+        raise LandscapeError(f"{what} must be a number or SymPy expression, got {value!r}")
+    if isinstance(value, float):
+        raise LandscapeError(f"{what} = {value!r} is a float; use exact numbers "
+                             "(int, fractions.Fraction, sympy.Rational)")
+    if isinstance(value, numbers.Number):
+        value = sympy.nsimplify(value) if not isinstance(value, numbers.Rational) \
+            else sympy.Rational(value.numerator, value.denominator)
+    if not isinstance(value, sympy.Basic):
+        raise TypeError(f"{what} must be a SymPy expression or a number, got {type(value).__name__}")
+    if value.has(sympy.Float):
+        raise LandscapeError(f"{what} contains floats; use exact numbers (sympy.Rational)")
+    return value
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """A per-sample loss with a data law and an initialization.
+
+    Args:
+        loss: SymPy expression in the parameters and the data symbols (never a
+            string: build it with SymPy).
+        params: the parameter symbols (a Symbol or a sequence of them).
+        data: the data symbol(s) of one sample; each must appear in ``loss``.
+        init: the initial parameters, a mapping ``{param: value}`` or a
+            sequence in the order of ``params``; exact numbers or symbols.
+        distribution: the law of one data point: ``None`` for i.i.d. standard
+            normal coordinates, a ``sympy.stats`` random expression, a mapping
+            ``{data symbol: random expression}`` or a
+            :class:`~symsgd.distributions.Distribution` such as
+            :class:`~symsgd.distributions.Dataset`.
+        name: a label for printing.
+
+    >>> import sympy
+    >>> w, x = sympy.symbols('w x')
+    >>> L = Landscape((w - x)**2 / 2, w, x, init=[0])
+    >>> L.H, L.C
+    ([[1]], [[1]])
+    >>> L.cumulant(1, 1, 1)
+    [[[0]]]
+    """
+
+    loss: sympy.Expr
+    params: tuple
+    data: tuple
+    init: tuple
+    distribution: Distribution = None
+    name: str = field(default="landscape", compare=False)
+
+    def __post_init__(self):
+        if isinstance(self.loss, str) or not isinstance(self.loss, sympy.Expr):
+            raise TypeError("loss must be a SymPy expression (strings are not parsed)")
+        loss = _exact(self.loss, "loss")
+        params = _symbols(self.params, "params")
+        data = _symbols(self.data, "data symbols")
+        if set(params) & set(data):
+            raise LandscapeError(f"symbols both parameter and data: {set(params) & set(data)}")
+        unused = [d for d in data if not loss.has(d)]
+        if unused:
+            raise LandscapeError(f"data symbols {unused} do not appear in the loss")
+        init = self.init
+        if isinstance(init, Mapping):
+            missing = [p for p in params if p not in init]
+            if missing:
+                raise LandscapeError(f"init gives no value for the parameters {missing}")
+            extra = [k for k in init if k not in params]
+            if extra:
+                raise LandscapeError(f"init names symbols that are not parameters: {extra}")
+            init = [init[p] for p in params]
+        else:
+            init = list(init) if not isinstance(init, sympy.Basic) else [init]
+            if len(init) != len(params):
+                raise LandscapeError(f"init has {len(init)} values for {len(params)} parameters")
+        init = tuple(_exact(v, f"init[{p}]") for p, v in zip(params, init))
+        dist = as_distribution(self.distribution, data)
+        dist.check(data)
+        object.__setattr__(self, "loss", loss)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "init", init)
+        object.__setattr__(self, "distribution", dist)
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def dim(self) -> int:
+        """The number of parameters."""
+        return len(self.params)
+
+    @property
+    def init_map(self) -> dict:
+        """``{param: initial value}``."""
+        return dict(zip(self.params, self.init))
+
+    def expect(self, expr):
+        """The exact expectation of ``expr`` over one data point."""
+        return self._expect(sympy.sympify(expr))
+
+    @functools.cached_property
+    def _expect(self):
+        return functools.lru_cache(maxsize=None)(
+            lambda e: self.distribution.expect(e, self.data))
+
+    @functools.cached_property
+    def test_loss(self) -> sympy.Expr:
+        """``l(theta) = E_x l_x(theta)`` as an expression in the parameters."""
+        return sympy.expand(self.expect(self.loss))
+
+    def derivative(self, k: int):
+        """``grad^k l_x`` (rank-``k`` array; the loss itself for ``k = 0``) in params and data."""
+        return self.loss if k == 0 else self._derivative(k)
+
+    @functools.lru_cache(maxsize=None)
+    def _derivative(self, k: int):
+        return sympy.ImmutableDenseNDimArray(sympy.derive_by_array(
+            self.loss if k == 1 else self._derivative(k - 1), self.params))
+
+    @functools.lru_cache(maxsize=None)
+    def _at_init(self, k: int) -> dict:
+        """Entries of ``grad^k l_x`` at ``theta_0``: ``{index tuple: expression in the data}``."""
+        sub = self.init_map
+        if k == 0:
+            return {(): self.loss.xreplace(sub)}
+        arr = self._derivative(k)
+        return {idx: sympy.expand(arr[idx].xreplace(sub))
+                for idx in itertools.product(range(self.dim), repeat=k)}
+
+    # ------------------------------------------------------------- statistics
+    def moment(self, *orders: int) -> sympy.ImmutableDenseNDimArray:
+        """``E[grad^{k1} l_x (x) ... (x) grad^{km} l_x]`` at the initialization."""
+        return self._tensor(orders, self._moment_entry)
+
+    def cumulant(self, *orders: int) -> sympy.ImmutableDenseNDimArray:
+        """The joint cumulant ``kappa(grad^{k1} l_x, ..., grad^{km} l_x)`` at the initialization.
+
+        The result has rank ``k1 + ... + km``; its axes are grouped by argument
+        in the order given.  Computed by Moebius inversion over set partitions
+        of the arguments: ``kappa = sum_pi (-1)^(|pi|-1) (|pi|-1)! prod_B E[prod_B]``.
+        """
+        return self._tensor(orders, self._cumulant_entry)
+
+    def _tensor(self, orders, entry):
+        orders = tuple(orders)
+        if not orders or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0
+                             for k in orders):
+            raise ShapeError(f"derivative orders must be non-negative integers, got {orders}")
+        rank = sum(orders)
+        splits = np.cumsum((0,) + orders)
+        values = []
+        for idx in itertools.product(range(self.dim), repeat=rank):
+            parts = tuple(idx[splits[i]:splits[i + 1]] for i in range(len(orders)))
+            values.append(entry(tuple(zip(orders, parts))))
+        return sympy.ImmutableDenseNDimArray(values, (self.dim,) * rank)
+
+    def _factor(self, arg):
+        k, part = arg
+        return self._at_init(k)[part]
+
+    def _moment_entry(self, args):
+        return self.expect(sympy.Mul(*(self._factor(a) for a in args)))
+
+    def _cumulant_entry(self, args):
+        total = sympy.S.Zero
+        for blocks in multiset_partitions(list(range(len(args)))):
+            n = len(blocks)
+            term = sympy.Integer((-1)**(n - 1)) * sympy.factorial(n - 1)
+            for block in blocks:
+                term *= self._moment_entry(tuple(args[i] for i in block))
+            total += term
+        return sympy.expand(total)
+
+    @property
+    def G(self):
+        """Mean gradient ``E grad l_x`` at the initialization."""
+        return self.cumulant(1)
+
+    @property
+    def H(self):
+        """Mean Hessian ``E grad^2 l_x``."""
+        return self.cumulant(2)
+
+    @property
+    def J(self):
+        """Mean third derivative ``E grad^3 l_x``."""
+        return self.cumulant(3)
+
+    @property
+    def C(self):
+        """Gradient covariance ``Cov(grad l_x)``."""
+        return self.cumulant(1, 1)
+
+    @property
+    def S(self):
+        """Third cumulant of the gradient."""
+        return self.cumulant(1, 1, 1)
+
+    # ------------------------------------------------------------ polynomials
+    def polynomial_degree(self) -> int:
+        """The total degree of the loss in the parameters; NotPolynomialError if not polynomial."""
+        return self._polynomial.total_degree()
+
+    @functools.cached_property
+    def _polynomial(self) -> sympy.Poly:
+        try:
+            poly = sympy.Poly(self.loss, *self.params)
+        except sympy.PolynomialError as exc:
+            raise NotPolynomialError(self._not_polynomial()) from exc
+        if any(c.has(*self.params) for c in poly.coeffs()):
+            raise NotPolynomialError(self._not_polynomial())
+        return poly
+
+    def _not_polynomial(self) -> str:
+        return (f"the loss of {self.name} is not polynomial in the parameters {self.params}; "
+                "the exact engine needs a polynomial loss: use method='direct' or "
+                "method='diagrams', which work from the statistics at the initialization")
+
+    # --------------------------------------------------------------- numerics
+    def numeric(self, backend: str = "numpy"):
+        """Vectorized numeric functions of this landscape (see :class:`NumericLandscape`)."""
+        return _numeric(self, backend)
+
+    def __str__(self) -> str:
+        return f"{self.name}: l_x = {self.loss}, x = {self.data}, theta_0 = {self.init}"
+
+
+@dataclass(frozen=True)
+class NumericLandscape:
+    """Compiled, vectorized ``loss(theta, x)``, ``grad(theta, x)`` and ``test_loss(theta)``.
+
+    ``theta`` has shape ``(..., P)`` and ``x`` shape ``(..., D)``; leading axes
+    broadcast.  Built by :meth:`Landscape.numeric` for ``'numpy'`` or ``'torch'``.
+    """
+
+    backend: str
+    _loss: object
+    _grad: object
+    _test: object
+    _stack: object
+
+    def loss(self, theta, x):
+        """The per-sample loss, shape ``broadcast(theta[..., 0], x[..., 0])``."""
+        return self._call(self._loss, theta, x, scalar=True)
+
+    def grad(self, theta, x):
+        """The per-sample gradient, shape ``broadcast(...) + (P,)``."""
+        return self._call(self._grad, theta, x, scalar=False)
+
+    def test_loss(self, theta):
+        """The exact test loss at ``theta`` (shape ``theta[..., 0]``)."""
+        cols = [theta[..., i] for i in range(theta.shape[-1])]
+        return self._broadcast(self._test(*cols), cols[0])
+
+    def _call(self, fn, theta, x, scalar):
+        args = [theta[..., i] for i in range(theta.shape[-1])] + [x[..., j] for j in range(x.shape[-1])]
+        ref = args[0] * 0 + args[-1] * 0
+        out = fn(*args)
+        if scalar:
+            return self._broadcast(out, ref)
+        return self._stack([self._broadcast(o, ref) for o in out], -1)
+
+    def _broadcast(self, value, ref):
+        return value + ref * 0 if self.backend == "torch" else np.broadcast_to(value, np.shape(ref)) + 0.0
+
+
+@functools.lru_cache(maxsize=64)
+def _numeric(landscape: Landscape, backend: str) -> NumericLandscape:
+    if backend == "numpy":
+        modules, stack = "numpy", np.stack
+    elif backend == "torch":
+        import torch
+        modules, stack = "torch", torch.stack
+    else:
+        raise ValueError(f"unknown backend {backend!r}; use 'numpy' or 'torch'")
+    args = list(landscape.params) + list(landscape.data)
+    grad = [sympy.diff(landscape.loss, p) for p in landscape.params]
+    return NumericLandscape(
+        backend,
+        sympy.lambdify(args, landscape.loss, modules=modules),
+        sympy.lambdify(args, grad, modules=modules),
+        sympy.lambdify(list(landscape.params), landscape.test_loss, modules=modules),
+        stack,
+    )

@@ -1,0 +1,187 @@
+"""Monte Carlo ground truth: many independent SGD runs at once.
+
+:func:`simulate` draws a fresh training set and (for reshuffled schedules)
+fresh batch orders for every trial, runs SGD on all trials and learning rates
+together, and returns means and standard errors of the test loss, training
+loss and weights.
+
+>>> from symsgd import sgd
+>>> from symsgd.landscapes import mean_estimation
+>>> sim = simulate(mean_estimation(init=1), sgd(4), lr=[0.1, 0.2], trials=2000, seed=0)
+>>> sim.test_loss.shape, sim.weights.shape
+((2, 5), (2, 5, 1))
+>>> bool(abs(sim.weights[0, -1, 0] - 0.9**4) < 4 * sim.weights_sem[0, -1, 0])
+True
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._progress import _quiet
+
+from .errors import NonFiniteError, ShapeError
+from .landscape import Landscape
+from .schedule import BaseSchedule
+
+__all__ = ["simulate", "Simulation"]
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Means and standard errors over trials, for each learning rate and recorded step.
+
+    Attributes:
+        lr: the learning rates, shape ``(L,)``.
+        steps: the recorded step numbers, shape ``(K,)`` (always includes 0 and ``T``).
+        trials: the number of independent runs per learning rate.
+        test_loss, test_loss_sem: shape ``(L, K)``.
+        train_loss, train_loss_sem: shape ``(L, K)``.
+        weights, weights_sem: shape ``(L, K, P)``.
+    """
+
+    lr: np.ndarray
+    steps: np.ndarray
+    trials: int
+    test_loss: np.ndarray
+    test_loss_sem: np.ndarray
+    train_loss: np.ndarray
+    train_loss_sem: np.ndarray
+    weights: np.ndarray
+    weights_sem: np.ndarray
+
+    def __post_init__(self):
+        L, K = len(self.lr), len(self.steps)
+        for name in ("test_loss", "test_loss_sem", "train_loss", "train_loss_sem"):
+            if getattr(self, name).shape != (L, K):
+                raise ShapeError(f"{name} must have shape {(L, K)}")
+
+    @property
+    def gap(self) -> np.ndarray:
+        """Mean test minus training loss (the generalization gap), shape ``(L, K)``."""
+        return self.test_loss - self.train_loss
+
+    def plot(self, quantity: str = "test_loss", ax=None, prediction=None):
+        """Plot the final ``quantity`` against the learning rate with 95% error bars.
+
+        ``prediction`` is an optional callable of the learning rate (e.g. a
+        :class:`~symsgd.series.Series`) drawn as a line.  Returns the axes.
+        """
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.figure().gca()
+        mean = getattr(self, quantity)[:, -1]
+        sem = getattr(self, quantity + "_sem")[:, -1]
+        ax.errorbar(self.lr, mean, yerr=1.96 * sem, fmt="o", capsize=3, label="simulation (95%)")
+        if prediction is not None:
+            grid = np.linspace(0, self.lr.max(), 100)
+            ax.plot(grid, [float(prediction(g)) for g in grid], label="prediction")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel(quantity.replace("_", " "))
+        ax.legend()
+        return ax
+
+
+def _learning_rates(lr) -> np.ndarray:
+    rates = np.atleast_1d(np.asarray(lr, dtype=np.float64))
+    if rates.ndim != 1 or rates.size == 0:
+        raise ShapeError("lr must be a number or a 1-d sequence of numbers")
+    if not np.all(np.isfinite(rates)) or np.any(rates < 0):
+        raise NonFiniteError(f"learning rates must be finite and non-negative, got {rates}")
+    return rates
+
+
+def simulate(landscape: Landscape, schedule: BaseSchedule, lr, trials: int, seed=None,
+             every: int | None = None, backend: str = "numpy", device=None,
+             progress: bool | None = None) -> Simulation:
+    """Run SGD ``trials`` times on fresh training sets, for each learning rate.
+
+    Args:
+        landscape: the landscape (any differentiable loss; the test loss must
+            have a closed form, as it does for polynomial data or a Dataset).
+        schedule: a concrete schedule; random reshuffling draws new orders per trial.
+        lr: one learning rate or a sequence of them.
+        trials: the number of independent runs per learning rate.
+        seed: seed of the random generator (data, shuffles).
+        every: record every ``every`` steps.  By default the records are
+            spaced so that measuring the training loss (a pass over all ``N``
+            points) costs at most about 20 times the training itself.
+        backend: ``'numpy'`` or ``'torch'`` (float64; ``device`` for torch).
+        progress: show a progress bar (default: automatic).
+    """
+    if isinstance(trials, bool) or not isinstance(trials, numbers.Integral) or trials < 2:
+        raise ValueError(f"trials must be an integer of at least 2, got {trials!r}")
+    schedule._require_concrete("simulation")
+    rates = _learning_rates(lr)
+    T = schedule.T
+    if every is None:
+        records = max(2, min(200, 20 * T * schedule.batch // schedule.N))
+        every = max(1, T // records)
+    every = int(every)
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    record = sorted(set(range(0, T + 1, every)) | {T})
+    rng = np.random.default_rng(seed)
+    data = landscape.distribution.sample(rng, (trials, schedule.N), landscape.data)
+    batches = schedule.sample_batches(rng, trials)
+    num = landscape.numeric(backend)
+    xp = _Backend(backend, device)
+    data, batches = xp.array(data), xp.array(np.ascontiguousarray(batches), integer=True)
+    theta = xp.array(np.broadcast_to(np.array([float(v) for v in landscape.init]),
+                                     (len(rates), trials, landscape.dim)).copy())
+    steps_lr = xp.array(rates)[:, None, None]
+    rows = xp.array(np.arange(trials), integer=True)[:, None]
+    out = {k: [] for k in ("test", "train", "weights")}
+
+    def snapshot():
+        test = xp.numpy(num.test_loss(theta))
+        train = xp.numpy(num.loss(theta[:, :, None, :], data[None]).mean(-1))
+        w = xp.numpy(theta)
+        if not (np.all(np.isfinite(test)) and np.all(np.isfinite(w))):
+            raise NonFiniteError("SGD diverged (non-finite loss or weights); lower the learning rate")
+        for key, value in (("test", test), ("train", train), ("weights", w)):
+            out[key].append((value.mean(1), value.std(1, ddof=1) / math.sqrt(trials)))
+
+    snapshot()
+    for t in tqdm(range(T), desc="simulating SGD", leave=False,
+                  disable=_quiet(progress, T * trials < 10**6)):
+        xb = data[rows, batches[:, t, :]]
+        grad = num.grad(theta[:, :, None, :], xb[None]).mean(-2)
+        theta = theta - steps_lr * grad
+        if t + 1 in record:
+            snapshot()
+
+    def stack(key, i):
+        return np.stack([r[i] for r in out[key]], axis=1)
+
+    return Simulation(rates, np.array(record), trials, stack("test", 0), stack("test", 1),
+                      stack("train", 0), stack("train", 1), stack("weights", 0), stack("weights", 1))
+
+
+class _Backend:
+    """numpy or torch arrays, float64."""
+
+    def __init__(self, name: str, device):
+        self.name = name
+        if name == "torch":
+            import torch
+            self.torch = torch
+            self.device = torch.device(device or "cpu")
+        elif name != "numpy":
+            raise ValueError(f"unknown backend {name!r}; use 'numpy' or 'torch'")
+        elif device not in (None, "cpu"):
+            raise ValueError("the numpy backend runs on the CPU only")
+
+    def array(self, a, integer: bool = False):
+        if self.name == "numpy":
+            return np.asarray(a, dtype=np.int64 if integer else np.float64)
+        dtype = self.torch.int64 if integer else self.torch.float64
+        return self.torch.as_tensor(np.asarray(a), dtype=dtype, device=self.device)
+
+    def numpy(self, a) -> np.ndarray:
+        return a if self.name == "numpy" else a.detach().cpu().numpy()
