@@ -1,0 +1,168 @@
+"""Pictures of diagrams: TikZ code and matplotlib drawings.
+
+Nodes run left to right, children before parents, the root rightmost: by
+depth, or by time when an embedding is given (the root at time ``T``, rows
+top to bottom).  Nodes are coloured by block; every block with several nodes
+is shown as a translucent outline (a thick rounded band through its nodes).
+
+>>> from symsgd.diagrams import Diagram
+>>> print(to_tikz(Diagram('*(a, a)')))
+\\begin{tikzpicture}[x=1cm, y=0.7cm]
+  \\node[circle, fill=black, inner sep=2pt] (n0) at (1, 0.5) {};
+  \\node[circle, fill=red!80!black, inner sep=2pt] (n1) at (0, 0) {};
+  \\node[circle, fill=red!80!black, inner sep=2pt] (n2) at (0, 1) {};
+  \\draw[red, opacity=0.25, line width=9pt, line cap=round, line join=round] (n1.center) -- (n2.center);
+  \\draw[thick] (n1) -- (n0);
+  \\draw[thick] (n2) -- (n0);
+\\end{tikzpicture}
+"""
+
+from __future__ import annotations
+
+from .diagram import Diagram, DiagramError
+
+__all__ = ["layout", "to_tikz", "draw"]
+
+_TIKZ_COLORS = ("red", "blue", "green!60!black", "orange", "violet", "teal", "brown", "magenta")
+_MPL_COLORS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:cyan",
+               "tab:brown", "tab:pink")
+
+
+def layout(D: Diagram, embedding=None) -> list[tuple[float, float]]:
+    """Positions ``(x, y)`` of the nodes of ``D``.
+
+    Without an embedding, ``x`` is the height above the deepest leaf (root
+    rightmost) and ``y`` spreads the leaves in order, a parent at the mean of
+    its children.  With an embedding (``embedding[v] = (n, t)``), ``x = t``,
+    ``y = n`` and the root sits at ``x = T`` (given as ``embedding[0][1]``, or
+    one more than the latest time) at the mean row of its children.
+
+    >>> layout(Diagram('*(a(b))'))
+    [(2, 0.0), (1, 0.0), (0, 0.0)]
+    """
+    if not isinstance(D, Diagram):
+        raise DiagramError(f"expected a Diagram, got {type(D).__name__}")
+    kids = D.children
+    if embedding is not None:
+        embedding = list(embedding)
+        if len(embedding) != D.n_nodes:
+            raise DiagramError(f"the embedding needs {D.n_nodes} cells (root first)")
+        pos = [(0.0, 0.0)] + [(float(t), float(n)) for n, t in embedding[1:]]
+        root = embedding[0]
+        T = root[1] if root is not None and root[1] is not None else \
+            max((p[0] for p in pos[1:]), default=-1) + 1
+        rows = [pos[c][1] for c in kids[0]]
+        pos[0] = (float(T), sum(rows) / len(rows) if rows else 0.0)
+        return pos
+    depths = D.depths
+    top = max(depths)
+    y = [0.0] * D.n_nodes
+    leaves = 0
+    for v in _postorder(kids):
+        if kids[v]:
+            y[v] = sum(y[c] for c in kids[v]) / len(kids[v])
+        else:
+            y[v] = float(leaves)
+            leaves += 1
+    return [(top - depths[v], y[v]) for v in range(D.n_nodes)]
+
+
+def _postorder(kids):
+    out = []
+    stack = [(0, False)]
+    while stack:
+        v, done = stack.pop()
+        if done:
+            out.append(v)
+            continue
+        stack.append((v, True))
+        stack.extend((c, False) for c in reversed(kids[v]))
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def to_tikz(D: Diagram, embedding=None, x: float = 1.0, y: float = 0.7) -> str:
+    """TikZ code (a ``tikzpicture``) drawing ``D``, optionally at an embedding's cells.
+
+    Args:
+        D: the diagram.
+        embedding: optional cells ``embedding[v] = (n, t)`` (see :func:`layout`).
+        x, y: the unit lengths in cm.
+    """
+    pos = layout(D, embedding)
+    labels = D.labels
+    lines = [f"\\begin{{tikzpicture}}[x={_fmt(x)}cm, y={_fmt(y)}cm]"]
+    for v, (px, py) in enumerate(pos):
+        fill = "black" if v == 0 else _TIKZ_COLORS[labels[v - 1] % len(_TIKZ_COLORS)] + "!80!black"
+        lines.append(f"  \\node[circle, fill={fill}, inner sep=2pt] (n{v}) at "
+                     f"({_fmt(px)}, {_fmt(py)}) {{}};")
+    for b, block in enumerate(D.blocks):
+        if len(block) > 1:
+            path = " -- ".join(f"(n{v}.center)" for v in sorted(block, key=lambda v: pos[v]))
+            lines.append(f"  \\draw[{_TIKZ_COLORS[b % len(_TIKZ_COLORS)]}, opacity=0.25, "
+                         f"line width=9pt, line cap=round, line join=round] {path};")
+    for v, p in enumerate(D.parents):
+        if p is not None:
+            lines.append(f"  \\draw[thick] (n{v}) -- (n{p});")
+    lines.append("\\end{tikzpicture}")
+    return "\n".join(lines)
+
+
+def draw(D: Diagram, ax=None, embedding=None, labels: bool = True, node_size: float = 80):
+    """Draw ``D`` with matplotlib and return the axes.
+
+    Args:
+        D: the diagram.
+        ax: the axes to draw on (a new figure's if ``None``).
+        embedding: optional cells ``embedding[v] = (n, t)``: nodes are placed
+            at their times (x) and rows (y, top to bottom).
+        labels: write each node's block letter (the root as ``*``).
+        node_size: marker area of the nodes.
+
+    Artists carry ``gid`` s: ``'diagram-edges'`` (one segment per edge),
+    ``'diagram-nodes'`` (one point per node) and ``'diagram-block'`` (one
+    outline per block with several nodes).
+
+    >>> import matplotlib
+    >>> matplotlib.use('Agg')
+    >>> ax = draw(Diagram('*(a, a(b))'))
+    >>> len(ax.collections[0].get_segments()), len(ax.collections[1].get_offsets())
+    (3, 4)
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 + 0.8 * D.order, 1.2 + 0.5 * D.order))
+    pos = layout(D, embedding)
+    segments = [(pos[v], pos[p]) for v, p in enumerate(D.parents) if p is not None]
+    ax.add_collection(LineCollection(segments, colors="black", linewidths=1.5, zorder=2,
+                                     gid="diagram-edges"))
+    colors = ["black"] + [_MPL_COLORS[b % len(_MPL_COLORS)] for b in D.labels]
+    ax.scatter([p[0] for p in pos], [p[1] for p in pos], s=node_size, c=colors, zorder=3,
+               gid="diagram-nodes")
+    for b, block in enumerate(D.blocks):
+        if len(block) > 1:
+            pts = sorted(pos[v] for v in block)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=_MPL_COLORS[b % len(_MPL_COLORS)],
+                    alpha=0.25, linewidth=16, solid_capstyle="round", solid_joinstyle="round",
+                    zorder=1, gid="diagram-block")
+    if labels:
+        for v, (px, py) in enumerate(pos):
+            ax.annotate(D.node_name(v), (px, py), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    xs = [p[0] for p in pos]
+    ys = [p[1] for p in pos]
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    if embedding is not None:
+        ax.invert_yaxis()
+        ax.set_xlabel("t")
+        ax.set_ylabel("n")
+        ax.grid(True, alpha=0.3)
+    else:
+        ax.set_axis_off()
+    ax.set_title(D.text(), fontsize=10)
+    return ax
