@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 
 import sympy
-from sympy import Basic, Expr, Integer, Tuple
+from sympy import Expr, Integer, Tuple
 
 from ..errors import SymsgdError
 from ._canon import canonical_form

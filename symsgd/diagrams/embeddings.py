@@ -84,7 +84,8 @@ def count_embeddings(D: Diagram, schedule: BaseSchedule, method: str = "auto"):
         a polynomial in ``N, batch, epochs`` (SGD, fixed order; GD: in ``N,
         steps``), and for uniform reshuffling over several epochs a rational
         function of them (the probability that distinct points share a
-        batch, ``(batch - 1)/(N - 1)``, enters).
+        batch, ``(batch - 1)/(N - 1)``, enters), exact for ``N >=``
+        ``D.n_blocks`` (smaller ``N`` can be poles; give numeric ``N``).
 
     >>> from symsgd.schedule import Schedule
     >>> count_embeddings(Diagram('*(a(b))'), Schedule([[0], [1], [0]]))
@@ -370,7 +371,13 @@ def _random_formula(D: Diagram, N, B, E):
     values, children's epochs at most their parents'), of the product over
     epochs of the probability that the same-epoch edges go forward in time.
     The epochs' shuffles are independent; the first epoch's fixed order does
-    not change the sum over points, which is symmetric in them."""
+    not change the sum over points, which is symmetric in them.
+
+    The result is a rational function of ``N``; its denominator is a product
+    of falling factorials ``(N)_q`` with ``q <= n_blocks``, so for symbolic
+    ``N`` it holds for ``N >= n_blocks``.  For a numeric ``N`` the terms that
+    need more than ``N`` distinct points are dropped, which is exact for
+    every ``N``."""
     d = D.order
     parents, labels = D.parents, D.labels
     edges = [(c, parents[c]) for c in range(1, d + 1) if parents[c] != 0]
@@ -379,6 +386,8 @@ def _random_formula(D: Diagram, N, B, E):
     for pi in set_partitions(D.n_blocks):
         point = [None] + [pi[labels[v - 1]] for v in range(1, d + 1)]
         q_pi = max(pi, default=-1) + 1
+        if N.is_Integer and q_pi > N:
+            continue
         for levels in epoch_patterns:
             num = _RING.one
             dens = []
