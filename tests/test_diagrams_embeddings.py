@@ -130,7 +130,8 @@ def test_random_formula_is_rational_and_exact_at_small_N():
     wide = Diagram("*(a(b(c)), c(b(a)))")  # three points, N = 1 and 2 are poles of the closed form
     for n in (1, 2, 3):
         s = sgd(n, epochs=2, reshuffle="random")
-        assert count_embeddings(wide, s, method="formula") == brute_average(wide, s)
+        oracle = brute_average(wide, s) if n < 3 else count_embeddings(wide, s, method="dp")
+        assert count_embeddings(wide, s, method="formula") == oracle
 
 
 @settings(max_examples=40, deadline=None)

@@ -218,6 +218,16 @@ class Diagram(Expr):
         return tuple(tuple(k) for k in kids)
 
     @property
+    def edges(self) -> tuple[tuple[int, int], ...]:
+        """The edges as ``(child, parent)`` pairs, one per non-root node.
+
+        >>> Diagram('*(a(b))').edges
+        ((1, 0), (2, 1))
+        """
+        self._ensure()
+        return tuple((v, self._parents[v]) for v in range(1, self.n_nodes))
+
+    @property
     def n_children(self) -> tuple[int, ...]:
         """The number of children of every node."""
         return tuple(len(k) for k in self.children)
