@@ -24,12 +24,12 @@ node), so isomorphic graphs give the same atom and like terms combine:
 
 >>> GHG = Contraction.from_graph([1, 2, 1], [[0], [1], [2]], [(0, 1), (1, 2)])
 >>> GHG
-G H G
+[G H G]
 >>> GHG == Contraction.from_graph([2, 1, 1], [[2], [0], [1]], [(1, 0), (0, 2)])
 True
 >>> CH = Contraction.from_graph([1, 1, 2], [[0, 1], [2]], [(0, 2), (1, 2)])
 >>> 3 * GHG + CH - GHG
-2*G H G + C:H
+2*[G H G] + C:H
 >>> import sympy
 >>> sympy.latex(CH)
 'C_{a b} H_{a b}'
@@ -224,9 +224,9 @@ class Contraction(AtomicExpr):
 
         >>> m = Contraction.from_graph([1, 1], [[0, 1]], [(0, 1)], moments=[0])
         >>> m
-        E(grad l, grad l)_a,a
+        [E(grad l, grad l)_a,a]
         >>> m.to_cumulants()
-        G G + tr C
+        [G G] + [tr C]
         """
         moment_blocks = [b for b, k in zip(self.blocks, self.kinds) if k]
         if not moment_blocks:
@@ -361,8 +361,13 @@ class Contraction(AtomicExpr):
             return _CUMULANT_NAMES[key]
         return r"\kappa^{(" + ",".join(map(str, key)) + ")}"
 
+    @classmethod
+    def class_key(cls):
+        return 10, 0, cls.__name__
+
     def _sympystr(self, printer) -> str:
-        return _shorthand(self) or self._index_form(latex=False)
+        text = _shorthand(self) or self._index_form(latex=False)
+        return f"[{text}]" if " " in text else text
 
     def _latex(self, printer) -> str:
         return self._index_form(latex=True)
@@ -461,8 +466,9 @@ def _shorthand(c: Contraction):
 def _as_array(a, exact: bool):
     if exact:
         if isinstance(a, (sympy.NDimArray, sympy.MatrixBase)):
-            arr = np.array(a.tolist(), dtype=object)
-            return arr.reshape(a.shape) if hasattr(a, "shape") else arr
+            shape = tuple(a.shape)
+            flat = [a[i] for i in itertools.product(*map(range, shape))]
+            return np.array(flat + [None], dtype=object)[:-1].reshape(shape)
         return np.asarray(a, dtype=object)
     return np.asarray(a, dtype=np.float64)
 
@@ -499,7 +505,7 @@ def collect_contractions(expr) -> dict:
     >>> N = sympy.Symbol('N')
     >>> G = Contraction.from_graph([1, 1], [[0], [1]], [(0, 1)])
     >>> collect_contractions(N * G + G / 2)
-    {G G: N + 1/2}
+    {[G G]: N + 1/2}
     """
     out = {}
     for term in sympy.Add.make_args(sympy.expand(sympy.sympify(expr))):
@@ -519,7 +525,7 @@ def evaluate_expr(expr, stats, metric=None):
     >>> import numpy as np, sympy
     >>> G = Contraction.from_graph([1, 1], [[0], [1]], [(0, 1)])
     >>> N = sympy.Symbol('N')
-    >>> evaluate_expr(N * G, {(1,): np.array([1, 2])})
+    >>> evaluate_expr(N * G, {(1,): np.array([1.0, 2.0])})
     5.0*N
     """
     expr = sympy.sympify(expr)

@@ -165,14 +165,14 @@ def test_bad_graphs():
 
 def test_printing():
     cases = [
-        (([1, 2, 1], [[0], [1], [2]], [(0, 1), (1, 2)]), "G H G"),
+        (([1, 2, 1], [[0], [1], [2]], [(0, 1), (1, 2)]), "[G H G]"),
         (([1, 1, 2], [[0, 1], [2]], [(0, 2), (1, 2)]), "C:H"),
-        (([1, 1], [[0, 1]], [(0, 1)]), "tr C"),
-        (([2], [[0]], [(0, 0)]), "tr H"),
-        (([1, 2, 1], [[0, 1], [2]], [(0, 1), (1, 2)]), "G (grad tr C)/2"),
-        (([2, 2, 2], [[0], [1], [2]], [(0, 1), (1, 2), (0, 2)]), "tr(H H H)"),
-        (([1, 1, 3, 1], [[0, 1], [2], [3]], [(0, 2), (1, 2), (2, 3)]), "G_a C_bc J_abc"),
-        (([1, 1, 1, 3], [[0, 1, 2], [3]], [(0, 3), (1, 3), (2, 3)]), "S_abc J_abc"),
+        (([1, 1], [[0, 1]], [(0, 1)]), "[tr C]"),
+        (([2], [[0]], [(0, 0)]), "[tr H]"),
+        (([1, 2, 1], [[0, 1], [2]], [(0, 1), (1, 2)]), "[G (grad tr C)/2]"),
+        (([2, 2, 2], [[0], [1], [2]], [(0, 1), (1, 2), (0, 2)]), "[tr(H H H)]"),
+        (([1, 1, 3, 1], [[0, 1], [2], [3]], [(0, 2), (1, 2), (2, 3)]), "[G_a C_bc J_abc]"),
+        (([1, 1, 1, 3], [[0, 1, 2], [3]], [(0, 3), (1, 3), (2, 3)]), "[S_abc J_abc]"),
         (([0], [[0]], []), "l"),
         (([1], [[0]], []), None),
     ]
@@ -183,10 +183,10 @@ def test_printing():
             continue
         assert str(Contraction.from_graph(*args)) == text
     k12 = Contraction.from_graph([1, 2, 1], [[0, 1], [2]], [(0, 2), (1, 1)])
-    assert str(k12) == "G_a kappa(grad l, grad^2 l)_a,bb"
+    assert str(k12) == "[G_a kappa(grad l, grad^2 l)_a,bb]"
     assert sympy.latex(k12) == r"G_{a} \kappa^{(1,2)}_{a;b b}"
     vec = Contraction.from_graph([1, 2], [[0], [1]], [(0, 1)], free=[1])
-    assert str(vec) == "G_a H_a^b" and sympy.latex(vec) == "G_{a} H_{a}^{b}"
+    assert str(vec) == "[G_a H_a^b]" and sympy.latex(vec) == "G_{a} H_{a}^{b}"
 
 
 def _random_stats(dim, rng, exact):
