@@ -18,7 +18,7 @@ import numbers
 
 import sympy
 
-from . import _exact
+from . import _exact, perturbation
 from .errors import MeasureError, OrderError
 from .schedule import BaseSchedule
 from .series import ETA, Series
@@ -37,7 +37,7 @@ def _exact_route(schedule, order, landscape, quantity, moment, progress):
 
 #: Routes by name: ``route(schedule, order, landscape, quantity, moment, progress)``
 #: returns the list of coefficients (vectors as lists for ``quantity='weights'``).
-METHODS = {"exact": _exact_route}
+METHODS = {"exact": _exact_route, "direct": perturbation.route}
 
 
 def _check(schedule, order, method):
@@ -102,6 +102,8 @@ def expected_displacement(schedule, order, landscape=None, method="exact", eta=E
     """
     order = _check(schedule, order, method)
     coeffs = METHODS[method](schedule, order, landscape, "weights", 1, progress)
-    coeffs[0] = [sympy.S.Zero] * len(coeffs[0])
-    return Series(tuple(sympy.ImmutableDenseNDimArray(c) for c in coeffs), eta,
+    if isinstance(coeffs[0], list):
+        coeffs[0] = [sympy.S.Zero] * len(coeffs[0])
+        coeffs = [sympy.ImmutableDenseNDimArray(c) for c in coeffs]
+    return Series(tuple(coeffs), eta,
                   "weight displacement", schedule, method, _notes(schedule))

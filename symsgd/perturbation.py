@@ -56,9 +56,9 @@ from tqdm.auto import tqdm
 from ._graphcanon import canonical_order
 from .errors import MeasureError, OrderError, ScheduleError
 from .schedule import BaseSchedule, GDSchedule, Schedule, SGDSchedule
-from .tensors import Contraction, collect_contractions
+from .tensors import Contraction, collect_contractions, evaluate_expr
 
-__all__ = ["expand", "collect_terms", "MEASURES", "weight_function"]
+__all__ = ["expand", "collect_terms", "MEASURES", "weight_function", "route"]
 
 #: Measured quantities: a sum of products of root factors with coefficients.
 MEASURES = {
@@ -539,3 +539,32 @@ def collect_terms(expr) -> dict:
     {[G G]: -3}
     """
     return collect_contractions(expr)
+
+
+def route(schedule, order, landscape, quantity, moment, progress):
+    """The ``method='direct'`` route of :func:`symsgd.expected_loss`.
+
+    Without a landscape the coefficients are symbolic (contractions); with
+    one they are evaluated on its exact cumulants (lists of components for
+    ``quantity='weights'``).
+
+    >>> import sympy
+    >>> from symsgd.landscape import Landscape
+    >>> from symsgd.schedule import sgd
+    >>> w, x = sympy.symbols('w x')
+    >>> route(sgd(2), 2, Landscape((w - x)**2 / 2, w, x, init=[1]), 'test', 1, False)
+    [1, -2, 4]
+    """
+    coefficients = expand(schedule, order, quantity, moment, progress)
+    if landscape is None:
+        return coefficients
+    if quantity != "weights":
+        return [evaluate_expr(c, landscape.cumulant) for c in coefficients]
+    out = []
+    for c in coefficients:
+        total = [sympy.S.Zero] * landscape.dim
+        for atom, coeff in collect_contractions(c).items():
+            value = atom.evaluate(landscape.cumulant)
+            total = [t + coeff * v for t, v in zip(total, value)]
+        out.append([sympy.expand(t) for t in total])
+    return out

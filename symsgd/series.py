@@ -169,6 +169,103 @@ class Series:
 
     __rmul__ = __mul__
 
+    # -- symbolic statistics (contractions); the heavy code lives in tensors/codegen --
+    def contractions(self, k: int | None = None) -> tuple:
+        """The distinct :class:`~symsgd.tensors.Contraction` atoms in coefficient ``k`` (or all).
+
+        >>> from symsgd.perturbation import expand
+        >>> from symsgd.schedule import sgd
+        >>> Series(tuple(expand(sgd(2), 2))).contractions(2)
+        ([G H G], C:H)
+        """
+        from .tensors import Contraction
+        coeffs = self.coefficients if k is None else (self.coeff(k),)
+        atoms = set()
+        for c in coeffs:
+            atoms |= sympy.sympify(c).atoms(Contraction)
+        return tuple(sorted(atoms, key=lambda c: c.sort_key()))
+
+    def evaluate(self, landscape, metric=None, **symbols) -> "Series":
+        """Substitute a landscape's exact statistics (and sizes by name) into every coefficient.
+
+        Args:
+            landscape: a :class:`~symsgd.Landscape` (its exact cumulants are
+                used) or any ``stats`` accepted by
+                :meth:`~symsgd.tensors.Contraction.evaluate`.
+            metric: an optional inverse metric on every edge.
+            symbols: values of the other symbols by name, e.g. ``N=10``.
+
+        >>> import sympy
+        >>> from symsgd.landscape import Landscape
+        >>> from symsgd.perturbation import expand
+        >>> from symsgd.schedule import sgd
+        >>> N = sympy.Symbol('N', integer=True, positive=True)
+        >>> w, x = sympy.symbols('w x')
+        >>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
+        >>> Series(tuple(expand(sgd(N), 2))).evaluate(L, N=2)
+        Series(1 - 2*eta + 4*eta**2 + O(eta**3))
+        """
+        from .tensors import evaluate_expr, collect_contractions
+        stats = getattr(landscape, "cumulant", landscape)
+        names = {s.name: s for c in self.coefficients for s in sympy.sympify(c).free_symbols}
+        unknown = [n for n in symbols if n not in names]
+        if unknown:
+            raise ValueError(f"the series has no symbols {unknown}")
+        sub = {names[n]: v for n, v in symbols.items()}
+
+        def value(c):
+            c = sympy.sympify(c).xreplace(sub) if sub else sympy.sympify(c)
+            atoms = self._atoms_of(c)
+            if any(a.rank for a in atoms):
+                parts = [coeff * sympy.ImmutableDenseNDimArray(atom.evaluate(stats, metric))
+                         for atom, coeff in collect_contractions(c).items()]
+                return sympy.ImmutableDenseNDimArray(
+                    [sympy.expand(sum(p[i] for p in parts)) for i in range(len(parts[0]))]) \
+                    if parts else sympy.S.Zero
+            return evaluate_expr(c, stats, metric)
+
+        return replace(self, coefficients=tuple(value(c) for c in self.coefficients))
+
+    @staticmethod
+    def _atoms_of(expr):
+        from .tensors import Contraction
+        return expr.atoms(Contraction)
+
+    def lambdify(self, backend: str = "numpy"):
+        """A compiled numeric :class:`~symsgd.codegen.Kernel` (cached): ``f(eta, stats, **sizes)``.
+
+        >>> import numpy as np
+        >>> from symsgd.perturbation import expand
+        >>> from symsgd.schedule import gd
+        >>> f = Series(tuple(expand(gd(4, steps=3), 1))).lambdify()
+        >>> float(f(0.5, {(0,): np.array(2.0), (1,): np.array([1.0, 1.0])}))
+        -1.0
+        """
+        from .codegen import compile_series
+        return compile_series(self, backend)
+
+    def times(self, other: "Series") -> "Series":
+        """The product of two series, truncated at the lower order (e.g. a squared mean).
+
+        >>> import sympy
+        >>> a = Series((sympy.Integer(1), sympy.Integer(2)))
+        >>> a.times(a)
+        Series(1 + 4*eta + O(eta**2))
+        """
+        if not isinstance(other, Series):
+            raise TypeError("times() multiplies two Series")
+        if other.eta != self.eta:
+            raise ValueError(f"series in different variables: {self.eta} and {other.eta}")
+        if self.shape or other.shape:
+            raise ShapeError("times() multiplies scalar series")
+        n = min(self.order, other.order) + 1
+        coeffs = tuple(sympy.expand(sum(self.coefficients[i] * other.coefficients[k - i]
+                                        for i in range(k + 1))) for k in range(n))
+        return Series(coeffs, self.eta, f"({self.quantity}) * ({other.quantity})",
+                      self.schedule if self.schedule == other.schedule else None,
+                      self.method if self.method == other.method else "",
+                      tuple(dict.fromkeys(self.notes + other.notes)))
+
     def _order_term(self):
         return sympy.O(self.eta**(self.order + 1))
 

@@ -1,0 +1,138 @@
+"""Compiled kernels (symsgd.codegen, Series.lambdify) against exact evaluation (Series.evaluate)."""
+
+import functools
+
+import numpy as np
+import pytest
+import sympy
+from sympy.stats import Exponential, Normal
+
+from symsgd.errors import NonFiniteError, ShapeError
+from symsgd.expansion import expected_displacement, expected_loss
+from symsgd.landscape import Landscape
+from symsgd.schedule import gd, sgd
+
+torch = pytest.importorskip("torch")
+
+N, B = sympy.symbols("N B", integer=True, positive=True)
+a, b, c, x, y = sympy.symbols("a b c x y")
+
+
+@functools.lru_cache(maxsize=None)
+def landscape():
+    loss = (a**2 * b / 3 + (a - x)**2 / 2 + x * y * b**2 / 2 + a * b * c * y + b**3 * x / 5
+            + x**2 * a**3 / 7 + c**2 * (1 + x) / 2 + c**4 / 12)
+    return Landscape(loss, (a, b, c), (x, y), init=[sympy.Rational(1, 2), -1, 1],
+                     distribution={x: Exponential("X", 1) - 1, y: Normal("Y", 0, 1)})
+
+
+def numeric_stats(L, keys):
+    return {k: np.array(np.array(L.cumulant(*k).tolist() if sum(k) else L.cumulant(*k)[()],
+                                 dtype=object), dtype=np.float64) for k in keys}
+
+
+@functools.lru_cache(maxsize=None)
+def symbolic(order=3, measure="test", moment=1):
+    return expected_loss(sgd(N, batch=B), order, method="direct", measure=measure, moment=moment)
+
+
+def test_numpy_kernel_matches_exact_evaluation():
+    series = symbolic()
+    kernel = series.lambdify()
+    assert series.lambdify() is kernel
+    L = landscape()
+    stats = numeric_stats(L, kernel.statistics)
+    etas = np.array([0.0, 0.01, 0.1, 0.3])
+    got = kernel(etas, stats, N=12, B=3)
+    exact = series.evaluate(L, N=12, B=3)
+    want = np.array([float(exact(sympy.Rational(str(e)))) for e in etas])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    # the landscape's cumulant method works as ``stats`` too
+    np.testing.assert_allclose(kernel(etas, L.cumulant, N=12, B=3), want, rtol=1e-12)
+
+
+def test_torch_kernel_matches_and_is_differentiable():
+    series = symbolic()
+    kn, kt = series.lambdify("numpy"), series.lambdify("torch")
+    L = landscape()
+    stats = numeric_stats(L, kn.statistics)
+    tstats = {k: torch.tensor(v, dtype=torch.float64, device="cpu", requires_grad=True)
+              for k, v in stats.items()}
+    eta = torch.tensor([0.05, 0.2], dtype=torch.float64, requires_grad=True)
+    out = kt(eta, tstats, N=12, B=3)
+    np.testing.assert_allclose(out.detach().numpy(), kn(np.array([0.05, 0.2]), stats, N=12, B=3),
+                               rtol=1e-12)
+    out.sum().backward()
+    # d/deta of sum_k c_k eta^k, from the exact coefficients
+    exact = series.evaluate(L, N=12, B=3)
+    e = sympy.Symbol("e")
+    d = sympy.diff(exact.as_expr().subs(exact.eta, e), e)
+    want = [float(d.subs(e, sympy.Rational(v))) for v in ("0.05", "0.2")]
+    np.testing.assert_allclose(eta.grad.numpy(), want, rtol=1e-12)
+    assert tstats[(1,)].grad is not None and torch.isfinite(tstats[(1,)].grad).all()
+
+
+def test_metric_kernel_matches_exact_evaluation():
+    series = symbolic(2)
+    L = landscape()
+    metric = sympy.Matrix([[1, 0, sympy.Rational(1, 4)], [0, 2, 0], [sympy.Rational(1, 4), 0, 1]])
+    exact = series.evaluate(L, metric=sympy.ImmutableDenseNDimArray(metric), N=8, B=2)
+    kernel = series.lambdify()
+    got = kernel(1.0, numeric_stats(L, kernel.statistics), metric=np.array(metric, dtype=float),
+                 N=8, B=2)
+    assert got == pytest.approx(float(exact(1)), rel=1e-12)
+    # with the metric equal to eta * I, the scalar-eta series at eta
+    got = kernel(1.0, numeric_stats(L, kernel.statistics), metric=0.1 * np.eye(3), N=8, B=2)
+    assert got == pytest.approx(float(series.evaluate(L, N=8, B=2)(sympy.Rational(1, 10))),
+                                rel=1e-12)
+
+
+def test_exact_evaluation_agrees_with_the_exact_engine():
+    L = landscape()
+    direct = symbolic(2).evaluate(L, N=4, B=2)
+    exact = expected_loss(sgd(4, batch=2), 2, landscape=L)
+    assert direct.coefficients == exact.coefficients
+
+
+def test_vector_and_second_moment_kernels():
+    L = landscape()
+    disp = expected_displacement(gd(N, steps=2), 2, method="direct")
+    kernel = disp.lambdify()
+    got = kernel(np.array([0.1, 0.2]), numeric_stats(L, kernel.statistics), N=3)
+    exact = expected_displacement(gd(3, steps=2), 2, landscape=L)
+    want = np.array([[float(v) for v in exact(sympy.Rational(e, 10))] for e in (1, 2)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    second = symbolic(2, "test", 2)
+    kernel = second.lambdify("torch")
+    got = kernel(0.1, numeric_stats(L, kernel.statistics), N=4, B=2)
+    exact = expected_loss(sgd(4, batch=2), 2, landscape=L, moment=2)
+    assert float(got) == pytest.approx(float(exact(sympy.Rational(1, 10))), rel=1e-12)
+    variance = second - symbolic(2).times(symbolic(2))
+    assert variance.coeff(0) == 0
+
+
+def test_kernel_errors():
+    series = symbolic(2)
+    kernel = series.lambdify()
+    stats = numeric_stats(landscape(), kernel.statistics)
+    bad = dict(stats)
+    bad[(2,)] = np.ones((2, 2))
+    with pytest.raises(ShapeError):
+        kernel(0.1, bad, N=4, B=2)
+    bad[(2,)] = np.ones((3, 2))
+    with pytest.raises(ShapeError):
+        kernel(0.1, bad, N=4, B=2)
+    with pytest.raises(ShapeError):
+        kernel(0.1, stats, metric=np.eye(2), N=4, B=2)
+    bad = dict(stats)
+    bad[(1,)] = np.array([np.nan, 0.0, 0.0])
+    with pytest.raises(NonFiniteError):
+        kernel(0.1, bad, N=4, B=2)
+    with pytest.raises(NonFiniteError):
+        kernel(np.inf, stats, N=4, B=2)
+    with pytest.raises(TypeError):
+        kernel(0.1, stats, N=4)
+    with pytest.raises(KeyError):
+        kernel(0.1, {(1,): stats[(1,)]}, N=4, B=2)
+    with pytest.raises(ValueError):
+        series.lambdify("jax")
