@@ -19,6 +19,7 @@ import numbers
 import sympy
 
 from . import _exact, perturbation
+from .diagrams.values import diagrams_route
 from .errors import MeasureError, OrderError
 from .schedule import BaseSchedule
 from .series import ETA, Series
@@ -37,7 +38,7 @@ def _exact_route(schedule, order, landscape, quantity, moment, progress):
 
 #: Routes by name: ``route(schedule, order, landscape, quantity, moment, progress)``
 #: returns the list of coefficients (vectors as lists for ``quantity='weights'``).
-METHODS = {"exact": _exact_route, "direct": perturbation.route}
+METHODS = {"exact": _exact_route, "direct": perturbation.route, "diagrams": diagrams_route}
 
 
 def _check(schedule, order, method):
