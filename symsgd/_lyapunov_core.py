@@ -734,6 +734,8 @@ def stationary_covariance_torch(optimizer: Optimizer, hessian, noise, *, device=
     import torch
 
     def tensor(x):
+        if isinstance(x, np.ndarray):
+            x = np.array(x)
         return torch.as_tensor(x, dtype=torch.float64, device=device)
 
     k = tensor(hessian)

@@ -271,8 +271,11 @@ def kramers_rate(lr, k_a, k_b, delta_loss, batch, l=0.5):
         z = sqrt(S (2 - lr k_a) dL / (2 lr k_a)).
 
     This is a heuristic (an Arrhenius-type approximation), accurate at best up
-    to a constant factor; the printed eq. (23) differs from its own derivation
-    in the prefactor (see the project notes).
+    to a constant factor.  The printed eq. (23) differs from its own derivation
+    in the prefactor (it has ``sqrt(2 / (2 - lr k_a)) erf(z')`` with
+    ``z'^2 = 2 z^2``).  As ``lr -> 0`` this rate tends to ``exp(S l dL)`` times
+    :func:`kramers_rate_continuous`, not to it: the raised temperature shifts the
+    exponent by ``S l dL`` (true of eq. 23 as well).
 
     Args:
         lr: learning rate; k_a: curvature at the minimum; k_b: curvature at the

@@ -1,0 +1,581 @@
+"""Tests of symsgd.lyapunov: exact covariances against independent derivations.
+
+Oracles: SymPy solving the second-moment equations derived here from the
+update rules written out by hand (not from ``optim``'s ``A, B``); iterating the
+covariance recursion to convergence; Monte Carlo simulation of the optimizers
+(vectorized numpy, fixed seeds) with confidence intervals.
+"""
+
+import mpmath
+import numpy as np
+import pytest
+import scipy.linalg
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symsgd.errors import NonFiniteError, ShapeError, StabilityError
+from symsgd.lyapunov import (bayes_kl, bayes_lr_equation, continuous_covariance, covariance_at,
+                             discrete_lyapunov, escape_efficiency,
+                             escape_efficiency_continuous, kernel, kramers_rate,
+                             kramers_rate_continuous, lyapunov_residual, optimal_bayes_lr,
+                             optimal_bayes_lr_continuous, self_consistent_covariance,
+                             stationary_covariance, stationary_covariance_torch, training_error,
+                             training_error_continuous)
+from symsgd.optim import QHM, SGD, HeavyBall, Nesterov, Preconditioned
+
+lr, mu, nu, k, c = sympy.symbols("lr mu nu k c", positive=True)
+
+
+# ----------------------------------------------------------------------------
+# independent oracles
+
+
+def _hand_step(name, w, m, xi, p):
+    """One step of each optimizer, written from its textbook definition (scalar)."""
+    g = p["k"] * w + xi
+    if name == "sgd":
+        return w - p["lr"] * g, m
+    if name == "heavy":
+        m2 = p["mu"] * m + g
+        return w - p["lr"] * m2, m2
+    if name == "nesterov":
+        m2 = p["mu"] * m + g
+        return w - p["lr"] * (g + p["mu"] * m2), m2
+    if name == "qhm":
+        m2 = p["mu"] * m + (1 - p["mu"]) * g
+        return w - p["lr"] * ((1 - p["nu"]) * g + p["nu"] * m2), m2
+    if name == "precond":
+        m2 = p["mu"] * m + g
+        return w - p["lam"] * m2, m2
+    raise ValueError(name)
+
+
+def _moment_oracle(name, p):
+    """Stationary E[w^2] from the moment equations of the hand-written update (SymPy)."""
+    w, m, xi = sympy.symbols("w m xi")
+    sww, swm, smm = sympy.symbols("sww swm smm")
+    w2, m2 = _hand_step(name, w, m, xi, p)
+
+    def expect(expr):
+        poly = sympy.Poly(sympy.expand(expr), w, m, xi)
+        table = {(2, 0, 0): sww, (1, 1, 0): swm, (0, 2, 0): smm, (0, 0, 2): p["c"]}
+        return sum(coef * table.get(mon, 0) for mon, coef in poly.terms())
+
+    eqs = [expect(w2 * w2) - sww, expect(w2 * m2) - swm, expect(m2 * m2) - smm]
+    if name == "sgd":
+        eqs = [eqs[0].subs({swm: 0, smm: 0})]
+        return sympy.solve(eqs, [sww], dict=True)[0][sww]
+    sol = sympy.solve(eqs, [sww, swm, smm], dict=True)[0]
+    return sol[sww]
+
+
+def _iterate(a, q, tol=1e-15, max_steps=2_000_000):
+    """Iterate X <- A X A^T + Q to convergence (the slow, obviously correct route)."""
+    x = np.zeros_like(q)
+    for _ in range(max_steps):
+        new = a @ x @ a.T + q
+        if np.abs(new - x).max() <= tol * np.abs(new).max():
+            return new
+        x = new
+    raise AssertionError("no convergence")
+
+
+def _random_spd(rng, n, scale=1.0):
+    m = rng.normal(size=(n, n))
+    return scale * (m @ m.T / n + 0.05 * np.eye(n))
+
+
+def _zero(expr):
+    return sympy.simplify(sympy.together(expr)) == 0
+
+
+# ----------------------------------------------------------------------------
+# symbolic: Liu et al.'s Table 1 from the general machinery
+
+
+@pytest.mark.parametrize("name,opt,params", [
+    ("sgd", SGD(lr), {}),
+    ("heavy", HeavyBall(lr, mu), {}),
+    ("nesterov", Nesterov(lr, mu), {}),
+    ("qhm", QHM(lr, mu, nu), {}),
+])
+def test_scalar_covariance_matches_moment_equations(name, opt, params):
+    got = stationary_covariance(opt, k, c)
+    expected = _moment_oracle(name, {"lr": lr, "mu": mu, "nu": nu, "k": k, "c": c})
+    assert _zero(got - expected)
+
+
+def test_table1_sgd_and_momentum():
+    # Table 1 / Corollary 1: lr [K/(1+mu) (2 - lr K/(1+mu))]^{-1} C / (1 - mu^2)
+    sgd = stationary_covariance(SGD(lr), k, c)
+    assert _zero(sgd - lr * c / (k * (2 - lr * k)))
+    hb = stationary_covariance(HeavyBall(lr, mu), k, c)
+    printed = lr / (k / (1 + mu) * (2 - lr * k / (1 + mu))) * c / (1 - mu ** 2)
+    assert _zero(hb - printed)
+    assert _zero(hb - _moment_oracle("heavy", {"lr": lr, "mu": mu, "k": k, "c": c}))
+
+
+def test_table1_damped_newton():
+    # Lambda = lr K^{-1}: (1+mu)/(1-mu) lr/(2(1+mu) - lr) K^{-2} C
+    got = stationary_covariance(Preconditioned(lr / k, momentum=mu), k, c)
+    oracle = _moment_oracle("precond", {"lam": lr / k, "mu": mu, "k": k, "c": c})
+    assert _zero(got - oracle)
+    assert _zero(got - (1 + mu) / (1 - mu) * lr / (2 * (1 + mu) - lr) * c / k ** 2)
+
+
+def test_table1_natural_gradient_self_consistent():
+    # Lambda = lr (K Sigma K)^{-1}: Theorem 13 / Corollary 9 (commuting, scalar)
+    roots = self_consistent_covariance(
+        lambda s: (Preconditioned(lr / (k * s * k), momentum=mu), c), k)
+    sample = {lr: sympy.Rational(1, 3), mu: sympy.Rational(1, 2), k: 2, c: sympy.Rational(1, 5)}
+    positive = [r for r in roots if r.subs(sample) > 0]
+    assert len(roots) == 2 and len(positive) == 1
+    sigma = positive[0]
+    q = sympy.sqrt(lr ** 2 / (4 * (1 + mu) ** 2) + 2 * lr / (1 - mu) * c / k)
+    printed = (q + lr / (2 * (1 + mu))) / (2 * k)
+    diff = sympy.lambdify((lr, mu, k, c), sigma - printed, "mpmath")
+    scale = sympy.lambdify((lr, mu, k, c), printed, "mpmath")
+    rng = np.random.default_rng(0)
+    with mpmath.workdps(50):
+        for _ in range(20):
+            point = (mpmath.mpf(rng.uniform(0.01, 5)), mpmath.mpf(rng.uniform(0, 0.99)),
+                     mpmath.mpf(rng.uniform(0.01, 5)), mpmath.mpf(rng.uniform(0.01, 5)))
+            assert abs(diff(*point)) < 1e-40 * abs(scale(*point))
+    # independent: Sigma solves the moment equations with Lambda = lr / (k Sigma k)
+    lam = sympy.Symbol("lam", positive=True)
+    oracle = _moment_oracle("precond", {"lam": lam, "mu": mu, "k": k, "c": c})
+    fixed = sympy.lambdify((lr, mu, k, c), oracle.subs(lam, lr / (k * sigma * k)) - sigma,
+                           "mpmath")
+    with mpmath.workdps(50):
+        for _ in range(20):
+            point = (mpmath.mpf(rng.uniform(0.01, 5)), mpmath.mpf(rng.uniform(0, 0.99)),
+                     mpmath.mpf(rng.uniform(0.01, 5)), mpmath.mpf(rng.uniform(0.01, 5)))
+            assert abs(fixed(*point)) < 1e-40 * abs(scale(*point))
+
+
+def test_table1_natural_gradient_minibatch_noise():
+    # Corollary 6: C = a K Sigma K gives lr ((1+mu) a + 1 - mu) / (2 (1 - mu^2)) K^{-1}
+    a = sympy.Symbol("a", positive=True)
+    roots = self_consistent_covariance(
+        lambda s: (Preconditioned(lr / (k * s * k), momentum=mu), a * k * s * k), k)
+    assert len(roots) == 1
+    assert _zero(roots[0] - lr * ((1 + mu) * a + 1 - mu) / (2 * (1 - mu ** 2)) / k)
+
+
+def test_table1_adam():
+    # Theorem 10: Lambda = lr E[g g^T]^{-1/2}, C = c K Sigma K  =>  Sigma = lr^2 (1 + c) / 4
+    roots = self_consistent_covariance(
+        lambda s: (Preconditioned(lr / sympy.sqrt(k * s * k + c * k * s * k)), c * k * s * k), k)
+    assert len(roots) == 1
+    assert _zero(roots[0] - lr ** 2 * (1 + c) / 4)
+
+
+def test_training_error_theorem5():
+    got = training_error(HeavyBall(lr, mu), k, c)
+    assert _zero(got - lr / (4 * (1 - mu)) * c / (1 - lr * k / (2 * (1 + mu))))
+    assert _zero(training_error_continuous(HeavyBall(lr, mu), k, c) - lr * c / (4 * (1 - mu)))
+
+
+def test_symbolic_matrix_general_solve_matches_diagonal_form():
+    k1, k2 = sympy.symbols("k1 k2", positive=True)
+    K = sympy.diag(k1, k2)
+    C = sympy.Matrix([[c, 0], [0, 2 * c]])
+    got = stationary_covariance(SGD(sympy.Rational(1, 3)), K, C)
+    assert _zero(got[0, 0] - stationary_covariance(SGD(sympy.Rational(1, 3)), k1, c))
+    # non-commuting exact rationals: check the Lyapunov equation exactly
+    K = sympy.Matrix([[2, 1], [1, 2]]) / 3
+    C = sympy.Matrix([[1, 0], [0, 3]])
+    opt = HeavyBall(sympy.Rational(1, 2), sympy.Rational(1, 4))
+    full = stationary_covariance(opt, K, C, full_state=True)
+    a, b = opt.state_space(K)
+    assert sympy.simplify(full - a * full * a.T - b * C * b.T) == sympy.zeros(4, 4)
+    assert full[:2, :2] == stationary_covariance(opt, K, C)
+
+
+# ----------------------------------------------------------------------------
+# numeric: Theorems 1-3 for non-commuting K, C
+
+
+def test_theorems_1_2_3_non_commuting():
+    rng = np.random.default_rng(1)
+    n = 6
+    K, C, L = _random_spd(rng, n), _random_spd(rng, n), _random_spd(rng, n)
+    kmax = np.linalg.eigvalsh(K).max()
+    eta, m = 1.3 / kmax, 0.6
+    s = stationary_covariance(SGD(eta), K, C)
+    thm1 = s @ K + K @ s - eta * K @ s @ K - eta * C
+    assert np.abs(thm1).max() < 1e-12 * np.abs(s).max()
+    s = stationary_covariance(HeavyBall(eta, m), K, C)
+    thm2 = (-(1 + m ** 2) / (1 - m ** 2) * eta ** 2 * K @ s @ K
+            + m / (1 - m ** 2) * eta ** 2 * (K @ K @ s + s @ K @ K)
+            + (1 - m) * eta * (K @ s + s @ K) - eta ** 2 * C)
+    assert np.abs(thm2).max() < 1e-12 * np.abs(eta * K @ s).max()
+    lam = L * 2.5 / np.linalg.eigvals(L @ K).real.max()
+    s = stationary_covariance(Preconditioned(lam, momentum=m), K, C)
+    thm3 = (-(1 + m ** 2) / (1 - m ** 2) * lam @ K @ s @ K @ lam
+            + m / (1 - m ** 2) * (lam @ K @ lam @ K @ s + s @ K @ lam @ K @ lam)
+            + (1 - m) * (lam @ K @ s + s @ K @ lam) - lam @ C @ lam)
+    assert np.abs(thm3).max() < 1e-12 * np.abs(lam @ K @ s).max()
+
+
+# ----------------------------------------------------------------------------
+# numeric against iteration
+
+
+OPTIMIZERS = [
+    SGD(0.7), SGD(0.5, weight_decay=0.2), HeavyBall(0.5, 0.7), HeavyBall(0.3, 0.5, 0.1),
+    Nesterov(0.4, 0.6), QHM(0.6, 0.8, 0.7), QHM(0.5, 0.5, 0.0), Preconditioned(0.4),
+    Preconditioned(0.3, momentum=0.4, weight_decay=0.1),
+]
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=repr)
+def test_numeric_matches_iteration(opt):
+    rng = np.random.default_rng(2)
+    n = 4
+    K, C = _random_spd(rng, n), _random_spd(rng, n)
+    K = K / np.linalg.eigvalsh(K).max() * 1.2
+    a, b = opt.state_space(K)
+    expected = _iterate(a, b @ C @ b.T)
+    got = stationary_covariance(opt, K, C, full_state=True)
+    assert np.abs(got - expected).max() <= 1e-10 * np.abs(expected).max()
+    eig = np.linalg.eigvalsh(K)
+    per = stationary_covariance(opt, eig, np.full(n, 0.7), full_state=True)
+    for i, x in enumerate(eig):
+        a1, b1 = opt.state_space(x)
+        assert np.allclose(per[i], _iterate(a1, 0.7 * b1 @ b1.T), rtol=1e-10, atol=0)
+
+
+def test_matrix_preconditioner_matches_iteration():
+    rng = np.random.default_rng(3)
+    n = 4
+    K, C, L = _random_spd(rng, n), _random_spd(rng, n), _random_spd(rng, n)
+    for m in (0.0, 0.5):
+        lam = L * 1.5 * (1 + m) / np.linalg.eigvals(L @ K).real.max()
+        opt = Preconditioned(lam, momentum=m, weight_decay=0.05)
+        a, b = opt.state_space(K)
+        expected = _iterate(a, b @ C @ b.T)
+        got = stationary_covariance(opt, K, C, full_state=True)
+        assert np.abs(got - expected).max() <= 1e-10 * np.abs(expected).max()
+
+
+def test_finite_time_matches_recursion_and_symbolic_steps():
+    rng = np.random.default_rng(4)
+    K, C = _random_spd(rng, 3), _random_spd(rng, 3)
+    opt = Nesterov(0.3, 0.5)
+    a, b = opt.state_space(K)
+    x = np.zeros_like(a)
+    x[:3, :3] = np.eye(3)
+    for t in range(1, 41):
+        x = a @ x @ a.T + b @ C @ b.T
+        if t in (1, 7, 40):
+            got = covariance_at(opt, K, C, t, initial=np.eye(3), full_state=True)
+            assert np.allclose(got, x, rtol=1e-12, atol=1e-14)
+    t = sympy.Symbol("t", integer=True, nonnegative=True)
+    sym = covariance_at(SGD(lr), k, c, t)
+    for steps in range(4):
+        direct = sum((1 - lr * k) ** (2 * s) * lr ** 2 * c for s in range(steps))
+        assert _zero(sym.subs(t, steps) - direct)
+
+
+# ----------------------------------------------------------------------------
+# the stability edge
+
+
+@pytest.mark.parametrize("opt_at_edge", [
+    lambda kmax: SGD(1.9999 / kmax),
+    lambda kmax: HeavyBall(1.9999 * 1.9 / kmax, 0.9),
+    lambda kmax: HeavyBall(1.9999 * 1.5 / kmax, 0.5),
+    lambda kmax: Nesterov(0.99995 * Nesterov(1, 0.5).lr_bound() / kmax, 0.5),
+    lambda kmax: QHM(0.99995 * QHM(1, 0.9, 0.7).lr_bound() / kmax, 0.9, 0.7),
+])
+def test_residual_at_stability_edge(opt_at_edge):
+    rng = np.random.default_rng(5)
+    n = 40
+    K, C = _random_spd(rng, n), _random_spd(rng, n)
+    opt = opt_at_edge(np.linalg.eigvalsh(K).max())
+    a, b = opt.state_space(K)
+    q = b @ C @ b.T
+    x = stationary_covariance(opt, K, C, full_state=True)
+    assert lyapunov_residual(a, x, q) < 1e-13
+    assert np.linalg.norm(x - a @ x @ a.T - q) / np.linalg.norm(q) < 1e-10
+    y = discrete_lyapunov(a, q)
+    assert lyapunov_residual(a, y, q) < 1e-13
+    assert np.abs(x - y).max() < 1e-9 * np.abs(x).max()
+
+
+def test_scipy_bilinear_loses_digits_where_kernel_does_not():
+    # 1-D check of the documented failure mode: X = (1 - x)^2 X + 1 has X = 1 / (x (2 - x))
+    x = 1.9999999
+    a, q = np.array([[1 - x]]), np.array([[1.0]])
+    exact = 1 / (x * (2 - x))
+    # SGD(lr = x) on k = 1, c = 1 has Sigma = lr^2 X
+    assert abs(stationary_covariance(SGD(x), 1.0, 1.0) - x * x * exact) < 1e-8 * x * x * exact
+    assert abs(discrete_lyapunov(a, q)[0, 0] - exact) < 1e-8 * exact
+
+
+def test_scipy_bilinear_residual_is_worse_at_the_edge():
+    rng = np.random.default_rng(11)
+    K, C = _random_spd(rng, 60), _random_spd(rng, 60)
+    opt = SGD(1.99999 / np.linalg.eigvalsh(K).max())
+    a, b = opt.state_space(K)
+    q = b @ C @ b.T
+    ours = lyapunov_residual(a, stationary_covariance(opt, K, C), q)
+    theirs = lyapunov_residual(a, scipy.linalg.solve_discrete_lyapunov(a, q), q)
+    assert ours < 1e-14 and theirs > 100 * ours
+
+
+# ----------------------------------------------------------------------------
+# properties
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 4), seed=st.integers(0, 2 ** 32 - 1),
+       frac=st.floats(0.05, 0.95), mom=st.floats(0.0, 0.95),
+       kind=st.sampled_from(["sgd", "heavy", "nesterov", "qhm"]))
+def test_properties_symmetric_psd_fixed_point(n, seed, frac, mom, kind):
+    rng = np.random.default_rng(seed)
+    K, C = _random_spd(rng, n), _random_spd(rng, n)
+    make = {"sgd": lambda x: SGD(x), "heavy": lambda x: HeavyBall(x, mom),
+            "nesterov": lambda x: Nesterov(x, mom), "qhm": lambda x: QHM(x, mom, 0.5)}[kind]
+    opt = make(frac * make(1.0).lr_bound() / np.linalg.eigvalsh(K).max())
+    full = stationary_covariance(opt, K, C, full_state=True)
+    a, b = opt.state_space(K)
+    assert np.array_equal(full, full.T)
+    assert np.linalg.eigvalsh(full).min() >= -1e-12 * np.abs(full).max()
+    assert lyapunov_residual(a, full, b @ C @ b.T) < 1e-12
+    steps = 200
+    near = covariance_at(opt, K, C, steps, full_state=True)
+    power = np.linalg.matrix_power(a, steps)
+    assert np.allclose(near, full - power @ full @ power.T, rtol=1e-9,
+                       atol=1e-12 * np.abs(full).max())
+
+
+# ----------------------------------------------------------------------------
+# Monte Carlo
+
+
+def _simulate(opt, K, C, steps, chains, rng):
+    """Run the optimizer's textbook update on the quadratic (vectorized over chains)."""
+    n = K.shape[0]
+    chol = np.linalg.cholesky(C)
+    w = np.zeros((chains, n))
+    m = np.zeros((chains, n))
+    wd = float(opt.weight_decay)
+    for _ in range(steps):
+        g = w @ K + wd * w + rng.standard_normal((chains, n)) @ chol.T
+        if isinstance(opt, SGD):
+            w = w - opt.lr * g
+        elif isinstance(opt, HeavyBall):
+            m = opt.momentum * m + g
+            w = w - opt.lr * m
+        elif isinstance(opt, Nesterov):
+            m = opt.momentum * m + g
+            w = w - opt.lr * (g + opt.momentum * m)
+        elif isinstance(opt, QHM):
+            m = opt.momentum * m + (1 - opt.momentum) * g
+            w = w - opt.lr * ((1 - opt.nu) * g + opt.nu * m)
+        elif isinstance(opt, Preconditioned):
+            m = opt.momentum * m + g
+            lam = opt.lr_matrix * np.eye(n) if opt.is_scalar else opt.lr_matrix
+            w = w - m @ lam.T
+    return w
+
+
+MC_CASES = [
+    SGD(1.6), SGD(1.2, weight_decay=0.1), HeavyBall(0.8, 0.6), Nesterov(0.6, 0.5),
+    QHM(1.0, 0.8, 0.7), Preconditioned(np.array([[0.8, 0.2], [0.2, 0.5]]), momentum=0.3),
+]
+
+
+@pytest.mark.parametrize("opt", MC_CASES, ids=lambda o: type(o).__name__)
+def test_monte_carlo_covariance_within_confidence_interval(opt):
+    rng = np.random.default_rng(20240611)
+    K = np.array([[1.0, 0.3], [0.3, 0.5]])
+    C = np.array([[1.0, -0.4], [-0.4, 0.6]])
+    steps, chains = 150, 20000
+    w = _simulate(opt, K, C, steps, chains, rng)
+    sigma = covariance_at(opt, K, C, steps)
+    stationary = stationary_covariance(opt, K, C)
+    assert np.abs(sigma - stationary).max() < 1e-6 * np.abs(stationary).max()
+    # Gaussian chains: Var(w_i w_j) = S_ii S_jj + S_ij^2; Bonferroni over 3 entries (95% joint)
+    z = 2.39
+    for i, j in ((0, 0), (0, 1), (1, 1)):
+        est = np.mean(w[:, i] * w[:, j])
+        se = np.sqrt((sigma[i, i] * sigma[j, j] + sigma[i, j] ** 2) / chains)
+        assert abs(est - sigma[i, j]) < z * se, (i, j, est, sigma[i, j], se)
+    # the continuous theory is outside the interval at these learning rates
+    cont = continuous_covariance(opt, K, C)
+    se = np.sqrt(2 * sigma[0, 0] ** 2 / chains)
+    assert abs(cont[0, 0] - sigma[0, 0]) > 3 * se
+
+
+# ----------------------------------------------------------------------------
+# self-consistent noise, numeric
+
+
+def test_self_consistent_numeric_linear_noise_matches_direct_solve():
+    rng = np.random.default_rng(6)
+    K, C0 = _random_spd(rng, 3), _random_spd(rng, 3)
+    opt = HeavyBall(0.3, 0.5)
+    s = self_consistent_covariance(lambda S: (opt, C0 + 0.2 * K @ S @ K), K)
+    # direct: vec(Sigma_z) solves a linear system that includes the multiplicative noise
+    a, b = opt.state_space(K)
+    d, n = a.shape[0], 3
+    eye = np.eye(d * d)
+    sel = np.zeros((d * d, n * n))
+    for i in range(n):
+        for j in range(n):
+            sel[i * d + j, i * n + j] = 1
+    noise_op = np.kron(b @ K, b @ K) * 0.2
+    lhs = eye - np.kron(a, a) - noise_op @ sel.T
+    vec = np.linalg.solve(lhs, (b @ C0 @ b.T).ravel())
+    direct = vec.reshape(d, d)[:n, :n]
+    assert np.allclose(s, direct, rtol=1e-10)
+
+
+def test_self_consistent_adam_matrix():
+    rng = np.random.default_rng(7)
+    K = _random_spd(rng, 3)
+    eta, cc = 0.1, 0.5
+
+    def build(S):
+        from symsgd.optim import adam_preconditioned
+        m = K @ S @ K
+        return adam_preconditioned(eta, (1 + cc) * (m + m.T) / 2), cc * K @ S @ K
+
+    s = self_consistent_covariance(build, K, initial=0.01 * np.eye(3))
+    assert np.allclose(s, eta ** 2 * (1 + cc) / 4 * np.eye(3), rtol=1e-8, atol=1e-12)
+
+
+def test_self_consistent_diverges_cleanly():
+    with pytest.raises(StabilityError):
+        self_consistent_covariance(lambda S: (SGD(1.0), 1.0 + 2.0 * S), 1.0, max_iter=50)
+
+
+# ----------------------------------------------------------------------------
+# derived quantities
+
+
+def test_escape_efficiency_theorem7_and_corollary4():
+    t = sympy.Symbol("t", integer=True, nonnegative=True)
+    got = escape_efficiency(SGD(lr), k, c, t)
+    printed = lr / 4 / (1 - lr * k / 2) * (1 - (1 - lr * k) ** (2 * t)) * c
+    for steps in range(4):
+        assert _zero((got - printed).subs(t, steps))
+    cont = escape_efficiency_continuous(SGD(lr), k, c, t)
+    assert _zero(cont - lr / 4 * (1 - sympy.exp(-2 * lr * k * t)) * c)
+    rng = np.random.default_rng(8)
+    K, C = _random_spd(rng, 4), _random_spd(rng, 4)
+    kmax = np.linalg.eigvalsh(K).max()
+    for x in (0.3, 1.0, 1.5, 1.99):
+        for steps in (0, 1, 2, 5, 50):
+            ed = escape_efficiency(SGD(x / kmax), K, C, steps)
+            ec = escape_efficiency_continuous(SGD(x / kmax), K, C, steps)
+            assert ed >= ec - 1e-12 * max(1.0, abs(ed))
+
+
+def test_bayes_lr_equation_and_solver():
+    N, S = sympy.symbols("N S", positive=True)
+    k1, k2 = sympy.symbols("k1 k2", positive=True)
+    eq = bayes_lr_equation([k1, k2], N, S, lr)
+    printed = ((N - 2 * S) / S * sum(kk / (2 - lr * kk) for kk in (k1, k2))
+               + (N - S) / S * lr * sum(kk ** 2 / (2 - lr * kk) ** 2 for kk in (k1, k2)) - 2 / lr)
+    assert _zero(2 * eq - printed)
+    eigs, n_data, batch = np.array([0.5, 1.0, 3.0]), 1000, 50
+    best = optimal_bayes_lr(eigs, n_data, batch)
+    grid = np.linspace(best * 0.9, best * 1.1, 201)
+    cvals = (n_data - batch) / (n_data * batch) * eigs
+    kl = [bayes_kl(SGD(x), eigs, cvals, n_data) for x in grid]
+    assert abs(grid[int(np.argmin(kl))] - best) <= grid[1] - grid[0]
+    cont = optimal_bayes_lr_continuous(eigs, n_data, batch)
+    assert np.isclose(cont, 2 * batch * 3 / ((n_data - batch) * eigs.sum()), rtol=1e-10)
+
+
+def test_kramers_rate_limits_and_well_probability():
+    S, dl, ka, kb, el = sympy.symbols("S dL k_a k_b l", positive=True)
+    disc = kramers_rate(lr, ka, -kb, dl, S, el)
+    cont = kramers_rate_continuous(lr, ka, -kb, dl, S, el)
+    # as lr -> 0 the ratio tends to exp(S l dL), not 1: the raised temperature
+    # T_a = lr k_a / (2 S (1 - lr k_a / 2)) shifts the Arrhenius exponent by S l dL
+    ratio = sympy.simplify(disc / cont)
+    small = ratio.subs({S: 2, dl: 1, ka: 1, kb: 1, el: sympy.Rational(1, 2)})
+    assert abs(float(small.subs(lr, sympy.Rational(1, 10 ** 6))) / np.exp(1.0) - 1) < 1e-5
+    # the erf factor is the exact well probability of the discrete stationary Gaussian
+    w = sympy.Symbol("w", real=True)
+    var = stationary_covariance(SGD(lr), ka, ka / S)
+    half = sympy.sqrt(dl / ka)
+    mass = sympy.integrate(sympy.exp(-w ** 2 / (2 * var)), (w, -half, half)) / sympy.sqrt(
+        2 * sympy.pi * var)
+    z = sympy.sqrt(S * (2 - lr * ka) * dl / (2 * lr * ka))
+    vals = {lr: sympy.Rational(1, 2), ka: 1, dl: sympy.Rational(3, 10), S: 4}
+    assert abs(float(mass.subs(vals)) - float(sympy.erf(z).subs(vals))) < 1e-14
+
+
+# ----------------------------------------------------------------------------
+# zero eigenvalues, torch, errors
+
+
+def test_zero_eigenvalues():
+    K = np.diag([0.0, 1.0, 2.0])
+    got = stationary_covariance(HeavyBall(0.5, 0.5), K, 0.3 * K)
+    expected = np.diag([0.0] + [float(stationary_covariance(HeavyBall(0.5, 0.5), x, 0.3 * x))
+                                for x in (1.0, 2.0)])
+    assert np.allclose(got, expected, rtol=1e-13, atol=1e-16)
+    rot = np.linalg.qr(np.random.default_rng(9).normal(size=(3, 3)))[0]
+    got = stationary_covariance(SGD(0.5), rot @ K @ rot.T, 0.3 * rot @ K @ rot.T)
+    assert np.allclose(got, rot @ np.diag([0.0, 0.1, 0.15]) @ rot.T, atol=1e-13)
+    assert stationary_covariance(SGD(0.5), np.array([0.0, 1.0]), np.array([0.0, 1.0]))[0] == 0
+    with pytest.raises(StabilityError, match="zero eigenvalue"):
+        stationary_covariance(SGD(0.5), K, np.eye(3))
+
+
+def test_torch_matches_numpy_on_cpu():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    K, C, L = _random_spd(rng, 5), _random_spd(rng, 5), _random_spd(rng, 5)
+    for opt in (SGD(0.5), HeavyBall(0.4, 0.8), QHM(0.5, 0.9, 0.7),
+                Preconditioned(L / np.linalg.eigvals(L @ K).real.max(), momentum=0.5)):
+        ref = stationary_covariance(opt, K, C, full_state=True)
+        got = stationary_covariance_torch(opt, torch.tensor(K), torch.tensor(C),
+                                          device="cpu", full_state=True)
+        assert got.dtype == torch.float64
+        assert np.allclose(got.numpy(), ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+    eig = np.linalg.eigvalsh(K)
+    got = stationary_covariance_torch(Nesterov(0.3, 0.5), torch.tensor(eig), 0.5, device="cpu")
+    assert np.allclose(got.numpy(), stationary_covariance(Nesterov(0.3, 0.5), eig, 0.5),
+                       rtol=1e-12)
+
+
+def test_bad_inputs():
+    K = np.diag([1.0, 2.0])
+    with pytest.raises(StabilityError, match=r"lr \* k_max = 2.4 must be < 2 \(1 \+ momentum\)"):
+        stationary_covariance(HeavyBall(1.2, 0.0), K, np.eye(2))
+    with pytest.raises(StabilityError, match="must be < 2 = 2"):
+        stationary_covariance(SGD(1.0), np.array([2.0]), 1.0)
+    with pytest.raises(ValueError, match="symmetric"):
+        stationary_covariance(SGD(0.1), K, np.array([[1.0, 0.5], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        stationary_covariance(SGD(0.1), K, np.diag([1.0, -1.0]))
+    with pytest.raises(ShapeError):
+        stationary_covariance(SGD(0.1), K, np.eye(3))
+    with pytest.raises(ShapeError):
+        stationary_covariance(SGD(0.1), np.ones((2, 3)), 1.0)
+    with pytest.raises(NonFiniteError):
+        stationary_covariance(SGD(0.1), K, np.array([[np.nan, 0], [0, 1.0]]))
+    with pytest.raises(StabilityError, match="negative eigenvalue"):
+        stationary_covariance(SGD(0.1), np.diag([-1.0, 1.0]), 1.0)
+    with pytest.raises(StabilityError, match="spectral radius"):
+        discrete_lyapunov(np.array([[1.0]]), np.array([[1.0]]))
+    with pytest.raises(ValueError):
+        covariance_at(SGD(0.1), K, 1.0, -1)
+    for err in (StabilityError, ShapeError, NonFiniteError):
+        assert issubclass(err, ValueError)
+
+
+def test_kernel_is_derived_from_state_space():
+    y = kernel(HeavyBall(lr, mu))
+    a1, b1 = HeavyBall(lr, mu).state_space(sympy.Symbol("k1", real=True))
+    a2, b2 = HeavyBall(lr, mu).state_space(sympy.Symbol("k2", real=True))
+    assert sympy.simplify(y - a1 * y * a2.T - b1 * b2.T) == sympy.zeros(2, 2)
