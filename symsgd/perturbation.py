@@ -38,7 +38,7 @@ the expected weights have a root ``theta`` whose gradient is the identity
 >>> from symsgd.schedule import sgd
 >>> N = sympy.Symbol('N', integer=True, positive=True)
 >>> expand(sgd(N), 2)
-[l, -N*[G G], N*(2*N - 1)*[G H G]/2 + N*C:H/2]
+[l, -N*[G G], N*(N - 1/2)*[G H G] + N*C:H/2]
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ import math
 from collections import defaultdict
 from fractions import Fraction
 
+import symengine as se
 import sympy
 from sympy.utilities.iterables import multiset_partitions
 from tqdm.auto import tqdm
@@ -421,20 +422,33 @@ def expand(schedule: BaseSchedule, order: int, measure: str = "test", moment: in
             bar.update()
     bar.close()
     N, B = weights.N, weights.B
+    sizes = [getattr(schedule, name, 1) for name in ("N", "batch", "epochs", "steps")]
+    # symengine drops SymPy's assumptions: map its symbols back to the schedule's own
+    back = {sympy.Symbol(x.name): x
+            for x in set().union(*(sympy.sympify(v).free_symbols for v in sizes))}
+    scaled = {}
     coefficients = []
     for k in range(order + 1):
-        by_weight = defaultdict(list)
+        # the coefficient of each atom is a sum of rational multiples of a few weight
+        # polynomials: combine them in symengine (SymPy's expand dominated the run time)
+        per_atom = defaultdict(lambda: se.Integer(0))
         for raw, per_key in acc[k].items():
-            atom = _atom(raw)
+            terms = []
             for wkey, q in per_key.items():
-                if q:
-                    by_weight[wkey].append(sympy.Rational(q.numerator, q.denominator) * atom)
-        total = sympy.S.Zero
-        for (m, blocks, n_train), terms in by_weight.items():
-            w = weights(m, blocks)
-            if w != 0:
-                total += w / B**k / N**n_train * sympy.Add(*terms)
-        coefficients.append(_collect(total))
+                if not q:
+                    continue
+                if (k, wkey) not in scaled:
+                    m, blocks, n_train = wkey
+                    scaled[k, wkey] = se.sympify(weights(m, blocks) / B**k / N**n_train)
+                terms.append(se.Rational(q.numerator, q.denominator) * scaled[k, wkey])
+            if terms:
+                per_atom[_atom(raw)] += se.Add(*terms)
+        total = []
+        for atom, poly in per_atom.items():
+            poly = se.expand(poly)
+            if poly != 0:
+                total.append(sympy.factor_terms(sympy.sympify(poly).xreplace(back)) * atom)
+        coefficients.append(sympy.Add(*total))
     return coefficients
 
 
@@ -444,18 +458,6 @@ def _atom(raw):
     if components is None:
         return Contraction(degrees, blocks, edges, free)
     return sympy.Mul(*(Contraction(*part) for part in components))
-
-
-def _collect(expr):
-    """Group an expression linear in (products of) contractions by atom, coefficients expanded."""
-    expr = sympy.expand(expr)
-    out = defaultdict(lambda: sympy.S.Zero)
-    for term in sympy.Add.make_args(expr):
-        coeff, atoms = [], []
-        for f in sympy.Mul.make_args(term):
-            (atoms if f.atoms(Contraction) else coeff).append(f)
-        out[sympy.Mul(*atoms)] += sympy.Mul(*coeff)
-    return sympy.Add(*(sympy.factor(c) * a for a, c in out.items() if sympy.expand(c) != 0))
 
 
 def _expect(acc, m, steps, parents, kinds, coeff, weights):
