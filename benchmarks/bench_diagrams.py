@@ -8,6 +8,7 @@ import time
 
 import sympy
 
+from symsgd import expected_loss
 from symsgd.diagrams import Diagram, count_embeddings, enumerate_diagrams, weight
 from symsgd.schedule import gd, sgd
 
@@ -47,6 +48,11 @@ def main():
     five = list(enumerate_diagrams(5))
     timed("counts, the 700 order-5 diagrams, sgd(100, batch=5, epochs=3)",
           lambda: [count_embeddings(D, sgd(100, batch=5, epochs=3)) for D in five])
+    for label, schedule in (("single-epoch SGD, symbolic N", sgd(N)),
+                            ("single-epoch SGD, symbolic N and batch", sgd(N, batch=B)),
+                            ("GD, symbolic N and steps", gd(N, steps=T))):
+        timed(f"order-5 diagram expansion, {label}",
+              lambda s=schedule: expected_loss(s, 5, method="diagrams", progress=False))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ Series(2 - 15*eta + O(eta**2))
 
 from . import landscapes
 from .distributions import Dataset, Distribution, RandomVariables, StandardNormal
-from .errors import (LandscapeError, MeasureError, MomentError, NonFiniteError,
-                     NotPolynomialError, OrderError, ScheduleError, ShapeError,
-                     StabilityError, SymsgdError)
+from .errors import (BackendError, LandscapeError, MeasureError, MissingStatisticError,
+                     MomentError, NonFiniteError, NotPolynomialError, OrderError, ScheduleError,
+                     ShapeError, StabilityError, SymbolError, SymsgdError)
 from .expansion import expected_displacement, expected_loss
 from .landscape import Landscape
 from .schedule import GDSchedule, Schedule, SGDSchedule, gd, sgd
@@ -27,4 +27,5 @@ __all__ = [
     "simulate", "Simulation",
     "SymsgdError", "ScheduleError", "LandscapeError", "MomentError", "OrderError",
     "NotPolynomialError", "MeasureError", "ShapeError", "StabilityError", "NonFiniteError",
+    "SymbolError", "BackendError", "MissingStatisticError",
 ]

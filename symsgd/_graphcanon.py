@@ -23,7 +23,7 @@ A graph is given by
 
 from __future__ import annotations
 
-__all__ = ["canonical_order"]
+__all__ = ["canonical_order", "connected_groups"]
 
 
 def _rank(signatures):
@@ -111,3 +111,29 @@ def canonical_order(colors, adj, groups) -> tuple[int, ...]:
 
     search(start)
     return best[1]
+
+
+def connected_groups(nodes, pairs) -> list[list]:
+    """The connected components of ``nodes`` joined by ``pairs``, by union-find.
+
+    Each component lists its nodes in the order of ``nodes``; components come
+    in the order of their first node.
+
+    >>> connected_groups([0, 1, 2, 3, 4], [(3, 1), (4, 0)])
+    [[0, 4], [1, 3], [2]]
+    """
+    parent = {v: v for v in nodes}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[find(a)] = find(b)
+    groups = {}
+    for v in nodes:
+        groups.setdefault(find(v), []).append(v)
+    return list(groups.values())
+

@@ -33,7 +33,7 @@ from typing import Mapping
 import numpy as np
 import sympy
 import sympy.stats as sstats
-from sympy.stats.rv import RandomSymbol
+from sympy.stats.rv import RandomSymbol, SinglePSpace
 
 from .errors import LandscapeError, MomentError
 
@@ -150,7 +150,7 @@ class RandomVariables(_MomentDistribution):
             if not isinstance(value, sympy.Basic):
                 raise TypeError(f"the law of {sym} must be a SymPy expression, got {value!r}")
             for rv in sstats.random_symbols(value):
-                if not hasattr(rv.pspace, "distribution") or len(rv.pspace.symbols) != 1:
+                if not isinstance(rv.pspace, SinglePSpace):
                     raise LandscapeError(f"{rv} is not a single-variable random symbol")
             items.append((sym, value))
         object.__setattr__(self, "mapping", dict(items))

@@ -9,6 +9,8 @@ working.
 True
 """
 
+import numbers
+
 __all__ = [
     "SymsgdError",
     "ScheduleError",
@@ -20,6 +22,11 @@ __all__ = [
     "ShapeError",
     "StabilityError",
     "NonFiniteError",
+    "SymbolError",
+    "BackendError",
+    "MissingStatisticError",
+    "RangeError",
+    "MatrixError",
 ]
 
 
@@ -61,3 +68,45 @@ class StabilityError(SymsgdError, ValueError):
 
 class NonFiniteError(SymsgdError, ValueError):
     """A statistic or input that contains NaN or infinity."""
+
+
+class RangeError(SymsgdError, ValueError):
+    """A number outside its valid range: momentum outside [0, 1), a learning rate <= 0, ..."""
+
+
+class MatrixError(SymsgdError, ValueError):
+    """A matrix without a property it needs: symmetric, positive (semi-)definite."""
+
+
+class SymbolError(SymsgdError, ValueError):
+    """A symbol an expression does not have, or series in different learning-rate symbols."""
+
+
+class BackendError(SymsgdError, ValueError):
+    """An unknown array backend, or a numeric dtype that a kernel does not support."""
+
+
+class MissingStatisticError(SymsgdError, KeyError):
+    """The given statistics lack one that a contraction or kernel reads.
+
+    >>> str(MissingStatisticError("no statistic (1, 1)"))
+    'no statistic (1, 1)'
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def check_order(order) -> int:
+    """``order`` as an ``int`` if it is a non-negative integer, else :class:`OrderError`.
+
+    >>> check_order(3)
+    3
+    >>> check_order(-1)
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.OrderError: order must be a non-negative integer, got -1
+    """
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 0:
+        raise OrderError(f"order must be a non-negative integer, got {order!r}")
+    return int(order)

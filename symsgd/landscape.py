@@ -120,7 +120,8 @@ class Landscape:
                 raise LandscapeError(f"init names symbols that are not parameters: {extra}")
             init = [init[p] for p in params]
         else:
-            init = list(init) if not isinstance(init, sympy.Basic) else [init]
+            scalar = isinstance(init, (sympy.Basic, numbers.Number))
+            init = [init] if scalar else list(init)
             if len(init) != len(params):
                 raise LandscapeError(f"init has {len(init)} values for {len(params)} parameters")
         init = tuple(_exact(v, f"init[{p}]") for p, v in zip(params, init))

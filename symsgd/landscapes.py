@@ -17,6 +17,7 @@ import sympy
 from sympy.stats import Normal
 
 from .distributions import RandomVariables
+from .errors import LandscapeError
 from .landscape import Landscape
 
 __all__ = ["gauss", "helix", "mean_estimation", "shifting_valleys", "valley_of_death",
@@ -129,14 +130,14 @@ def linear_regression(dim: int = 2, noise=1, true_weights=None, init=None) -> La
     [[1, 0], [0, 1]]
     """
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        raise LandscapeError(f"dim must be a positive integer, got {dim!r}")
     w = sympy.symbols(f"w0:{dim}", real=True)
     xs = sympy.symbols(f"x0:{dim}", real=True)
     y = sympy.Symbol("y", real=True)
     true_weights = [1] * dim if true_weights is None else list(true_weights)
     init = [0] * dim if init is None else list(init)
     if len(true_weights) != dim or len(init) != dim:
-        raise ValueError("true_weights and init need one entry per weight")
+        raise LandscapeError("true_weights and init need one entry per weight")
     X = [Normal(f"X{i}", 0, 1) for i in range(dim)]
     eps = Normal("epsilon", 0, 1)
     law = {xi: Xi for xi, Xi in zip(xs, X)}

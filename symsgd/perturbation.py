@@ -54,21 +54,13 @@ import sympy
 from sympy.utilities.iterables import multiset_partitions
 from tqdm.auto import tqdm
 
-from ._graphcanon import canonical_order
-from .errors import MeasureError, OrderError, ScheduleError
+from ._graphcanon import canonical_order, connected_groups
+from .errors import ScheduleError, check_order
+from .measures import root_products
 from .schedule import BaseSchedule, GDSchedule, Schedule, SGDSchedule
 from .tensors import Contraction, collect_contractions, evaluate_expr
 
-__all__ = ["expand", "collect_terms", "MEASURES", "weight_function", "route"]
-
-#: Measured quantities: a sum of products of root factors with coefficients.
-MEASURES = {
-    "test": {1: [(1, ("test",))], 2: [(1, ("test", "test"))]},
-    "train": {1: [(1, ("train",))], 2: [(1, ("train", "train"))]},
-    "gap": {1: [(1, ("test",)), (-1, ("train",))],
-            2: [(1, ("test", "test")), (-2, ("test", "train")), (1, ("train", "train"))]},
-    "weights": {1: [(1, ("weights",))]},
-}
+__all__ = ["expand", "weight_function", "route"]
 
 
 # ---------------------------------------------------------------- labelled products
@@ -338,22 +330,8 @@ class _Weights:
 
 def _components(m: int, step_sets) -> tuple:
     """Connected components of ``0..m-1`` linked by the step sets, as a sorted tuple."""
-    parent = list(range(m))
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for s in step_sets:
-        s = sorted(s)
-        for a in s[1:]:
-            parent[find(a)] = find(s[0])
-    groups = defaultdict(list)
-    for j in range(m):
-        groups[find(j)].append(j)
-    return tuple(sorted(tuple(g) for g in groups.values()))
+    pairs = [(a, b) for st in step_sets for a, b in zip(sorted(st), sorted(st)[1:])]
+    return tuple(tuple(g) for g in connected_groups(range(m), pairs))
 
 
 def weight_function(schedule: BaseSchedule):
@@ -373,12 +351,6 @@ def weight_function(schedule: BaseSchedule):
 
 
 # ---------------------------------------------------------------- the expansion
-def _check_order(order) -> int:
-    if isinstance(order, bool) or not isinstance(order, (int, sympy.Integer)) or order < 0:
-        raise OrderError(f"order must be a non-negative integer, got {order!r}")
-    return int(order)
-
-
 def expand(schedule: BaseSchedule, order: int, measure: str = "test", moment: int = 1,
            progress: bool | None = None) -> list:
     """The coefficients of ``eta^0..eta^order`` of ``E[s(theta_T)^moment]`` by direct perturbation.
@@ -404,16 +376,13 @@ def expand(schedule: BaseSchedule, order: int, measure: str = "test", moment: in
     >>> expand(gd(3, steps=2), 1)
     [l, -2*[G G]]
     """
-    order = _check_order(order)
-    if measure not in MEASURES:
-        raise MeasureError(f"unknown measure {measure!r}; expected one of {sorted(MEASURES)}")
-    if moment not in MEASURES[measure]:
-        raise MeasureError(f"moment={moment!r} is not available for measure {measure!r}")
+    order = check_order(order)
+    plan = root_products(measure, moment)
     if not isinstance(schedule, BaseSchedule):
         raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
     weights = _Weights(schedule)
     acc = [defaultdict(lambda: defaultdict(Fraction)) for _ in range(order + 1)]
-    plan = [(sign, roots, _products(order, roots)) for sign, roots in MEASURES[measure][moment]]
+    plan = [(sign, roots, _products(order, roots)) for sign, roots in plan]
     bar = tqdm(total=sum(len(p) for _, _, p in plan), desc="direct perturbation", leave=False,
                disable=progress is False or (progress is None and order < 5))
     for sign, roots, products in plan:
@@ -501,7 +470,7 @@ def _raw_graph(degrees, parents, blocks, weights_root, kinds):
     if len(roots) == 1:
         return (tuple(degrees), tuple(map(tuple, blocks)), tuple(edges), (), None)
     # two root factors: the graph may fall apart into connected pieces (a product)
-    parts = _connected_parts(len(degrees), edges, blocks)
+    parts = connected_groups(range(len(degrees)), edges + [(b[0], v) for b in blocks for v in b[1:]])
     if len(parts) == 1:
         return (tuple(degrees), tuple(map(tuple, blocks)), tuple(edges), (), None)
     components = []
@@ -511,36 +480,6 @@ def _raw_graph(degrees, parents, blocks, weights_root, kinds):
                            tuple(tuple(new[v] for v in b) for b in blocks if b[0] in new),
                            tuple((new[a], new[b]) for a, b in edges if a in new), ()))
     return (None, None, None, None, tuple(sorted(components)))
-
-
-def _connected_parts(n, edges, blocks):
-    parent = list(range(n))
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        parent[find(a)] = find(b)
-    for b in blocks:
-        for v in b[1:]:
-            parent[find(v)] = find(b[0])
-    groups = defaultdict(list)
-    for v in range(n):
-        groups[find(v)].append(v)
-    return sorted(groups.values())
-
-
-def collect_terms(expr) -> dict:
-    """``{contraction: coefficient}`` of a coefficient returned by :func:`expand`.
-
-    >>> from symsgd.schedule import gd
-    >>> collect_terms(expand(gd(2, steps=3), 1)[1])
-    {[G G]: -3}
-    """
-    return collect_contractions(expr)
 
 
 def route(schedule, order, landscape, quantity, moment, progress):

@@ -35,7 +35,6 @@ import itertools
 import math
 import numbers
 from abc import ABC, abstractmethod
-from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -276,6 +275,8 @@ class SGDSchedule(_Family):
         if isinstance(r, bool) or not (r in _RESHUFFLE_RULES or isinstance(r, numbers.Integral)):
             raise ScheduleError(
                 f"reshuffle must be 'fixed', 'random' or an integer seed, got {r!r}")
+        if isinstance(r, numbers.Integral) and r < 0:
+            raise ScheduleError(f"a reshuffle seed must be a non-negative integer, got {r}")
         if isinstance(self.N, int) and isinstance(self.batch, int):
             if self.N % self.batch:
                 raise ScheduleError(f"batch = {self.batch} does not divide N = {self.N}")
@@ -300,7 +301,9 @@ class SGDSchedule(_Family):
 
     @property
     def is_random(self) -> bool:
-        return self.reshuffle == "random" and self.epochs > 1 and self.N > self.batch
+        # Sizes are valid, so epochs > 1 iff epochs != 1 and N > batch iff N != batch;
+        # symbolic sizes count as random unless identically one epoch or one batch.
+        return self.reshuffle == "random" and self.epochs != 1 and self.N != self.batch
 
     def sample_batches(self, rng, trials):
         if self.reshuffle != "random":
@@ -330,35 +333,35 @@ def _sgd_realizations(N: int, batch: int, epochs: int, reshuffle):
         batches = [b for order in orders for b in _split(order, batch)]
         return ((sympy.Integer(1), Schedule(batches, N)),)
     # Uniform reshuffling: the first epoch's order is immaterial (the data are
-    # exchangeable), each later epoch is a uniformly random partition sequence.
-    per_epoch = Counter(tuple(_split(p, batch)) for p in _epoch_orders(N, batch))
-    n_seq = len(per_epoch) ** (epochs - 1)
+    # exchangeable), each later epoch is a uniformly random ordered partition of
+    # the points into batches (each one comes from batch!^(N/batch) permutations).
+    n_epoch = math.factorial(N) // math.factorial(batch) ** (N // batch)
+    n_seq = n_epoch ** (epochs - 1)
     if n_seq > MAX_REALIZATIONS:
         raise ScheduleError(
             f"uniform reshuffling of N={N}, batch={batch}, epochs={epochs} has {n_seq} "
-            f"batch sequences, more than MAX_REALIZATIONS={MAX_REALIZATIONS}; "
-            "use a symbolic route or a seeded shuffle")
-    total = sum(per_epoch.values())
+            "batch sequences, more than MAX_REALIZATIONS="
+            f"{MAX_REALIZATIONS}; use a symbolic route or a seeded shuffle")
+    per_epoch = list(_batchings(tuple(range(N)), batch))
     first = tuple(_split(ident, batch))
-    out = []
-    for combo in itertools.product(per_epoch.items(), repeat=epochs - 1):
-        weight = sympy.Integer(1)
-        batches = list(first)
-        for seq, count in combo:
-            weight *= sympy.Rational(count, total)
-            batches.extend(seq)
-        out.append((weight, Schedule(batches, N)))
-    return tuple(out)
+    weight = sympy.Rational(1, n_seq)
+    return tuple((weight, Schedule(first + sum(combo, ()), N))
+                 for combo in itertools.product(per_epoch, repeat=epochs - 1))
 
 
 def _split(order, batch):
     return [tuple(sorted(int(i) for i in order[j:j + batch])) for j in range(0, len(order), batch)]
 
 
-def _epoch_orders(N: int, batch: int) -> Iterator[tuple[int, ...]]:
-    if math.factorial(N) > 50 * MAX_REALIZATIONS:
-        raise ScheduleError(f"uniform reshuffling of N={N} points is too large to average exactly")
-    return itertools.permutations(range(N))
+def _batchings(points: tuple, batch: int) -> Iterator[tuple[tuple[int, ...], ...]]:
+    """Every ordered partition of ``points`` into batches of ``batch`` (sorted tuples)."""
+    if not points:
+        yield ()
+        return
+    for first in itertools.combinations(points, batch):
+        rest = tuple(p for p in points if p not in first)
+        for tail in _batchings(rest, batch):
+            yield (first,) + tail
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 A :class:`Series` holds the exact coefficients ``c_0, ..., c_d`` of
 ``E[s(theta_T)] = c_0 + c_1 eta + ... + c_d eta^d + O(eta^(d+1))``.  Scalar
-quantities have SymPy expressions as coefficients; vector quantities (the
-expected weights) have SymPy arrays.
+quantities have SymPy expressions as coefficients; vector quantities have SymPy
+arrays (the exact route) or contractions with a free index (the symbolic routes).
+
+It prints as ``c_0 + c_1*eta + c_2*eta**2 + ...`` by increasing power of
+``eta``, a coefficient with several terms in parentheses:
 
 >>> import sympy
 >>> from symsgd.series import Series, ETA
@@ -16,6 +19,10 @@ Series(2 - eta/3 + O(eta**2))
 '2 - \\\\frac{\\\\eta}{3} + O\\\\left(\\\\eta^{2}\\\\right)'
 >>> s(sympy.Rational(3, 10))
 19/10
+>>> N = sympy.Symbol('N')
+>>> print(Series((N, 1 - N, N**2), notes=('an assumption',)))
+N + (1 - N)*eta + N**2*eta**2 + O(eta**3)
+# an assumption
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from dataclasses import dataclass, field, replace
 import sympy
 from sympy.tensor.array import NDimArray
 
-from .errors import OrderError, ShapeError
+from .errors import OrderError, ShapeError, SymbolError
+from .tensors import contractions_in, evaluate_expr
 
 __all__ = ["Series", "ETA"]
 
@@ -35,11 +43,7 @@ ETA = sympy.Symbol("eta", positive=True)
 
 
 def _as_sympy(c):
-    if isinstance(c, NDimArray):
-        return sympy.ImmutableDenseNDimArray(c)
-    if isinstance(c, sympy.MatrixBase):
-        return sympy.ImmutableDenseNDimArray(c)
-    if isinstance(c, (list, tuple)):
+    if isinstance(c, (NDimArray, sympy.MatrixBase, list, tuple)):
         return sympy.ImmutableDenseNDimArray(c)
     if isinstance(c, float):
         raise TypeError("series coefficients must be exact; got a float")
@@ -48,8 +52,12 @@ def _as_sympy(c):
     raise TypeError(f"a series coefficient must be a SymPy object, got {type(c).__name__}")
 
 
-def _shape(c):
-    return c.shape if isinstance(c, NDimArray) else ()
+def _shape(c) -> tuple:
+    return tuple(int(n) for n in c.shape) if isinstance(c, NDimArray) else ()
+
+
+def _is_zero(c) -> bool:
+    return all(e == 0 for e in c) if isinstance(c, NDimArray) else c == 0
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,9 @@ class Series:
         quantity: what the series expands, e.g. ``'test loss'``.
         schedule: the schedule it was derived for (informational).
         method: how it was derived (``'exact'``, ``'direct'``, ``'diagrams'``).
-        notes: assumptions worth reporting (e.g. the reshuffling rule).
+        notes: assumptions worth reporting (e.g. the reshuffling rule); ``str``
+            (so ``print``) shows them as trailing ``#`` lines; ``repr``, LaTeX
+            and f-strings (one line) do not.
     """
 
     coefficients: tuple
@@ -137,21 +147,34 @@ class Series:
         """Expand and collect every coefficient."""
         return self.map(lambda c: sympy.factor_terms(sympy.expand(c)))
 
+    def _ranks(self) -> set:
+        return {c.rank for c in self.contractions()}
+
+    def _merge(self, other: "Series", coeffs, quantity: str) -> "Series":
+        return Series(coeffs, self.eta, quantity,
+                      self.schedule if self.schedule == other.schedule else None,
+                      self.method if self.method == other.method else "",
+                      tuple(dict.fromkeys(self.notes + other.notes)))
+
+    def _check_compatible(self, other: "Series") -> None:
+        if other.eta != self.eta:
+            raise SymbolError(f"series in different variables: {self.eta} and {other.eta}")
+        if other.shape != self.shape:
+            raise ShapeError(f"cannot combine series of shapes {self.shape} and {other.shape}")
+        ranks = (self._ranks(), other._ranks())
+        if all(ranks) and ranks[0] != ranks[1]:
+            raise ShapeError(f"cannot combine series of contractions of ranks "
+                             f"{sorted(ranks[0])} and {sorted(ranks[1])}")
+
     def _combine(self, other, sign: int) -> "Series":
         if not isinstance(other, Series):
             return NotImplemented
-        if other.eta != self.eta:
-            raise ValueError(f"series in different variables: {self.eta} and {other.eta}")
-        if other.shape != self.shape:
-            raise ShapeError(f"cannot combine series of shapes {self.shape} and {other.shape}")
+        self._check_compatible(other)
         n = min(self.order, other.order) + 1
         coeffs = tuple(a + sign * b for a, b in zip(self.coefficients[:n], other.coefficients[:n]))
         quantity = self.quantity if self.quantity == other.quantity else \
             f"({self.quantity}) {'+' if sign > 0 else '-'} ({other.quantity})"
-        same = other.schedule == self.schedule
-        return Series(coeffs, self.eta, quantity, self.schedule if same else None,
-                      self.method if self.method == other.method else "",
-                      tuple(dict.fromkeys(self.notes + other.notes)))
+        return self._merge(other, coeffs, quantity)
 
     def __add__(self, other):
         return self._combine(other, 1)
@@ -162,10 +185,26 @@ class Series:
     def __neg__(self) -> "Series":
         return self.map(lambda c: -c)
 
-    def __mul__(self, scalar):
-        if isinstance(scalar, Series):
-            return NotImplemented
-        return self.map(lambda c: c * sympy.sympify(scalar))
+    def __mul__(self, factor) -> "Series":
+        """The series times an exact number or a SymPy expression (not a string, not a float).
+
+        >>> import sympy
+        >>> 2 * Series((sympy.Integer(1), sympy.Rational(1, 2)))
+        Series(2 + eta + O(eta**2))
+        >>> Series((sympy.Integer(1),)) * '2'
+        Traceback (most recent call last):
+        ...
+        TypeError: a Series multiplies by an integer, a fraction or a SymPy expression, not str
+        """
+        if isinstance(factor, Series):
+            raise TypeError("multiply two series with .times() (it truncates at the lower order)")
+        if isinstance(factor, float):
+            raise TypeError("a Series is exact: multiply by a sympy.Rational, not a float")
+        if isinstance(factor, bool) or not isinstance(factor, (numbers.Rational, sympy.Expr)):
+            raise TypeError("a Series multiplies by an integer, a fraction or a SymPy expression, "
+                            f"not {type(factor).__name__}")
+        factor = sympy.sympify(factor)
+        return self.map(lambda c: c * factor)
 
     __rmul__ = __mul__
 
@@ -178,11 +217,8 @@ class Series:
         >>> Series(tuple(expand(sgd(2), 2))).contractions(2)
         ([G H G], C:H)
         """
-        from .tensors import Contraction
         coeffs = self.coefficients if k is None else (self.coeff(k),)
-        atoms = set()
-        for c in coeffs:
-            atoms |= sympy.sympify(c).atoms(Contraction)
+        atoms = set().union(*(contractions_in(c) for c in coeffs))
         return tuple(sorted(atoms, key=lambda c: c.sort_key()))
 
     def evaluate(self, landscape, metric=None, **symbols) -> "Series":
@@ -195,54 +231,61 @@ class Series:
             metric: an optional inverse metric on every edge.
             symbols: values of the other symbols by name, e.g. ``N=10``.
 
+        Contractions with a free index (vector quantities) evaluate to arrays.
+
+        Raises:
+            SymbolError: a name in ``symbols`` that the series does not have.
+
         >>> import sympy
         >>> from symsgd.landscape import Landscape
         >>> from symsgd.perturbation import expand
-        >>> from symsgd.schedule import sgd
+        >>> from symsgd.schedule import gd, sgd
         >>> N = sympy.Symbol('N', integer=True, positive=True)
         >>> w, x = sympy.symbols('w x')
         >>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
         >>> Series(tuple(expand(sgd(N), 2))).evaluate(L, N=2)
         Series(1 - 2*eta + 4*eta**2 + O(eta**3))
+        >>> from symsgd.expansion import expected_displacement
+        >>> expected_displacement(gd(N, steps=2), 2, method='direct').evaluate(L, N=2)
+        Series([-2]*eta + [1]*eta**2 + O(eta**3))
         """
-        from .tensors import evaluate_expr, collect_contractions
         stats = getattr(landscape, "cumulant", landscape)
-        names = {s.name: s for c in self.coefficients for s in sympy.sympify(c).free_symbols}
+        names = {s.name: s for c in self.coefficients for s in c.free_symbols}
         unknown = [n for n in symbols if n not in names]
         if unknown:
-            raise ValueError(f"the series has no symbols {unknown}")
-        sub = {names[n]: v for n, v in symbols.items()}
+            raise SymbolError(f"the series has no symbols {unknown}; it has {sorted(names)}")
+        sub = {names[n]: sympy.sympify(v, strict=True) for n, v in symbols.items()}
 
         def value(c):
-            c = sympy.sympify(c).xreplace(sub) if sub else sympy.sympify(c)
-            atoms = self._atoms_of(c)
-            if any(a.rank for a in atoms):
-                parts = [coeff * sympy.ImmutableDenseNDimArray(atom.evaluate(stats, metric))
-                         for atom, coeff in collect_contractions(c).items()]
-                return sympy.ImmutableDenseNDimArray(
-                    [sympy.expand(sum(p[i] for p in parts)) for i in range(len(parts[0]))]) \
-                    if parts else sympy.S.Zero
-            return evaluate_expr(c, stats, metric)
+            return evaluate_expr(c.xreplace(sub), stats, metric)
 
-        return replace(self, coefficients=tuple(value(c) for c in self.coefficients))
+        values = [c.applyfunc(value) if isinstance(c, NDimArray) else value(c)
+                  for c in self.coefficients]
+        shapes = {_shape(v) for v in values} - {()}
+        if shapes and not self.shape:
+            zero = sympy.ImmutableDenseNDimArray.zeros(*shapes.pop())
+            values = [zero if not isinstance(v, NDimArray) and v == 0 else v for v in values]
+        return replace(self, coefficients=tuple(values))
 
-    @staticmethod
-    def _atoms_of(expr):
-        from .tensors import Contraction
-        return expr.atoms(Contraction)
-
-    def lambdify(self, backend: str = "numpy"):
+    def lambdify(self, backend: str = "numpy", dtype="float64"):
         """A compiled numeric :class:`~symsgd.codegen.Kernel` (cached): ``f(eta, stats, **sizes)``.
+
+        Args:
+            backend: ``'numpy'`` or ``'torch'`` (see :data:`symsgd.codegen.BACKENDS`).
+            dtype: ``'float64'`` (default) or ``'float32'`` (names, numpy or torch dtypes).
 
         >>> import numpy as np
         >>> from symsgd.perturbation import expand
         >>> from symsgd.schedule import gd
-        >>> f = Series(tuple(expand(gd(4, steps=3), 1))).lambdify()
+        >>> series = Series(tuple(expand(gd(4, steps=3), 1)))
+        >>> f = series.lambdify()
         >>> float(f(0.5, {(0,): np.array(2.0), (1,): np.array([1.0, 1.0])}))
         -1.0
+        >>> series.lambdify(dtype='float32')(0.5, {(0,): 2.0, (1,): [1.0, 1.0]}).dtype
+        dtype('float32')
         """
         from .codegen import compile_series
-        return compile_series(self, backend)
+        return compile_series(self, backend, dtype)
 
     def times(self, other: "Series") -> "Series":
         """The product of two series, truncated at the lower order (e.g. a squared mean).
@@ -254,21 +297,15 @@ class Series:
         """
         if not isinstance(other, Series):
             raise TypeError("times() multiplies two Series")
-        if other.eta != self.eta:
-            raise ValueError(f"series in different variables: {self.eta} and {other.eta}")
-        if self.shape or other.shape:
+        self._check_compatible(other)
+        if self.shape or self._ranks() - {0} or other._ranks() - {0}:
             raise ShapeError("times() multiplies scalar series")
         n = min(self.order, other.order) + 1
         coeffs = tuple(sympy.expand(sum(self.coefficients[i] * other.coefficients[k - i]
                                         for i in range(k + 1))) for k in range(n))
-        return Series(coeffs, self.eta, f"({self.quantity}) * ({other.quantity})",
-                      self.schedule if self.schedule == other.schedule else None,
-                      self.method if self.method == other.method else "",
-                      tuple(dict.fromkeys(self.notes + other.notes)))
+        return self._merge(other, coeffs, f"({self.quantity}) * ({other.quantity})")
 
-    def _order_term(self):
-        return sympy.O(self.eta**(self.order + 1))
-
+    # -- printing --
     def _sympystr(self, printer) -> str:
         return self._print_with(printer)
 
@@ -276,17 +313,39 @@ class Series:
         return self._print_with(printer)
 
     def _print_with(self, printer) -> str:
-        if not self.shape:
-            return printer._print(sympy.Add(sympy.expand(self.as_expr()), self._order_term()))
-        body = self.as_expr().applyfunc(sympy.expand)
-        return f"{printer._print(body)} + {printer._print(self._order_term())}"
+        """``c_0 + c_1 eta + c_2 eta^2 + ... + O(eta^(d+1))``, zero terms left out."""
+        terms = [self._print_term(printer, k, c) for k, c in enumerate(self.coefficients)]
+        terms = [t for t in terms if t] + [printer._print(sympy.O(self.eta**(self.order + 1)))]
+        text = terms[0]
+        for term in terms[1:]:
+            text += f" - {term[1:].lstrip()}" if term.startswith("-") else f" + {term}"
+        return text
+
+    def _print_term(self, printer, k: int, c) -> str:
+        latex = printer.printmethod == "_latex"
+        c = c.applyfunc(sympy.expand) if isinstance(c, NDimArray) else sympy.expand(c)
+        if _is_zero(c):
+            return ""
+        if k == 0:
+            return printer._print(c)
+        if not isinstance(c, NDimArray) and not c.is_Add:
+            return printer._print(c * self.eta**k)
+        group = printer._print(c)
+        if not isinstance(c, NDimArray):
+            group = rf"\left({group}\right)" if latex else f"({group})"
+        return f"{group}{' ' if latex else '*'}{printer._print(self.eta**k)}"
 
     def latex(self) -> str:
         """LaTeX for the whole series (same as ``sympy.latex(series)``)."""
         return sympy.latex(self)
 
     def __str__(self) -> str:
-        return sympy.sstr(self)
+        """The series, then each note on a ``# ...`` line."""
+        return sympy.sstr(self) + "".join(f"\n# {note}" for note in self.notes)
+
+    def __format__(self, spec: str) -> str:
+        """The one-line series without notes, for f-strings (``str`` adds the notes)."""
+        return format(sympy.sstr(self), spec)
 
     def __repr__(self) -> str:
-        return f"Series({self})"
+        return f"Series({sympy.sstr(self)})"

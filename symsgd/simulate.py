@@ -60,6 +60,9 @@ class Simulation:
         for name in ("test_loss", "test_loss_sem", "train_loss", "train_loss_sem"):
             if getattr(self, name).shape != (L, K):
                 raise ShapeError(f"{name} must have shape {(L, K)}")
+        if self.weights.ndim != 3 or self.weights.shape[:2] != (L, K) \
+                or self.weights_sem.shape != self.weights.shape:
+            raise ShapeError(f"weights and weights_sem must have one shape {(L, K)} + (P,)")
 
     @property
     def gap(self) -> np.ndarray:
@@ -88,7 +91,14 @@ class Simulation:
 
 
 def _learning_rates(lr) -> np.ndarray:
-    rates = np.atleast_1d(np.asarray(lr, dtype=np.float64))
+    message = ("lr must be a real number or a 1-d sequence of real numbers "
+               f"(substitute values for any symbols), got {lr!r}")
+    if isinstance(lr, (str, bytes)):
+        raise TypeError(message)
+    try:
+        rates = np.atleast_1d(np.asarray(lr, dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(message) from exc
     if rates.ndim != 1 or rates.size == 0:
         raise ShapeError("lr must be a number or a 1-d sequence of numbers")
     if not np.all(np.isfinite(rates)) or np.any(rates < 0):
@@ -114,6 +124,10 @@ def simulate(landscape: Landscape, schedule: BaseSchedule, lr, trials: int, seed
         backend: ``'numpy'`` or ``'torch'`` (float64; ``device`` for torch).
         progress: show a progress bar (default: automatic).
     """
+    if not isinstance(landscape, Landscape):
+        raise TypeError(f"landscape must be a symsgd Landscape, got {type(landscape).__name__}")
+    if not isinstance(schedule, BaseSchedule):
+        raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
     if isinstance(trials, bool) or not isinstance(trials, numbers.Integral) or trials < 2:
         raise ValueError(f"trials must be an integer of at least 2, got {trials!r}")
     schedule._require_concrete("simulation")
@@ -122,9 +136,9 @@ def simulate(landscape: Landscape, schedule: BaseSchedule, lr, trials: int, seed
     if every is None:
         records = max(2, min(200, 20 * T * schedule.batch // schedule.N))
         every = max(1, T // records)
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        raise ValueError(f"every must be an integer of at least 1, got {every!r}")
     every = int(every)
-    if every < 1:
-        raise ValueError("every must be at least 1")
     record = sorted(set(range(0, T + 1, every)) | {T})
     rng = np.random.default_rng(seed)
     data = landscape.distribution.sample(rng, (trials, schedule.N), landscape.data)

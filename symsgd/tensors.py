@@ -37,7 +37,21 @@ True
 Named statistics: ``G, H, J`` (means of ``grad^1..3 l_x``), ``K`` (mean of
 ``grad^4``), ``l`` (the loss), ``C = kappa(grad l, grad l)``,
 ``S = kappa(grad l, grad l, grad l)``; any other block prints as ``kappa(...)``
-in text and ``\\kappa^{(k_1,...)}`` in LaTeX, and a moment block as ``E(...)``.
+in text and ``{\\kappa^{(k_1,...)}}`` in LaTeX (braced, so that its indices
+attach to the whole name), and a moment block as ``E(...)`` and
+``{\\mathbb{E}^{(k_1,...)}}``:
+
+>>> K = Contraction.from_graph([1, 2], [[0, 1]], [(0, 1)], free=[1])
+>>> K
+[kappa(grad l, grad^2 l)_a,a^,b]
+>>> sympy.latex(K)
+'{\\\\kappa^{(1,2)}}_{a;a}^{;b}'
+
+As the base of a power, a contraction of several factors or indices is
+parenthesized, so that ``(G_a G_b H_ab)^2`` is not read as ``G_a G_b H_ab^2``:
+
+>>> sympy.latex(GHG**2)
+'\\\\left(G_{a} G_{b} H_{a b}\\\\right)^{2}'
 """
 
 from __future__ import annotations
@@ -50,16 +64,21 @@ from functools import lru_cache
 import numpy as np
 import sympy
 from sympy import AtomicExpr, S
+from sympy.printing.precedence import PRECEDENCE
 from sympy.utilities.iterables import multiset_partitions
 
 from ._graphcanon import canonical_order
-from .errors import ShapeError, NonFiniteError
+from .errors import MissingStatisticError, NonFiniteError, ShapeError
 
-__all__ = ["Contraction", "contractions_in", "collect_contractions", "evaluate_expr"]
+__all__ = ["Contraction", "contractions_in", "collect_contractions", "evaluate_expr",
+           "lookup_statistic", "statistic_name"]
 
 _MEAN_NAMES = {0: "l", 1: "G", 2: "H", 3: "J", 4: "K"}
 _CUMULANT_NAMES = {(1, 1): "C", (1, 1, 1): "S"}
 _LETTERS = string.ascii_lowercase
+#: Printing precedence of a contraction with several factors or indices: tighter than a
+#: product (no brackets as a factor) and looser than a power (brackets as a base).
+_COMPOUND_PRECEDENCE = (PRECEDENCE["Mul"] + PRECEDENCE["Pow"]) // 2
 
 
 def _ints(seq, what):
@@ -209,6 +228,12 @@ class Contraction(AtomicExpr):
         """The number of free slots (0 for a scalar)."""
         return len(self.free)
 
+    @property
+    def precedence(self) -> int:
+        """Printing precedence: an atom for the loss ``l``, else between product and power."""
+        return PRECEDENCE["Atom"] if self.degrees == (0,) and not any(self.kinds) \
+            else _COMPOUND_PRECEDENCE
+
     def statistics(self) -> tuple[tuple[int, ...], ...]:
         """The statistics it needs: per block, the degrees of its nodes (cumulant keys).
 
@@ -297,10 +322,8 @@ class Contraction(AtomicExpr):
         """
         if any(self.kinds):
             return evaluate_expr(self.to_cumulants(), stats, metric)
-        get = stats.__getitem__ if hasattr(stats, "__getitem__") and not callable(stats) else \
-            (lambda key: stats(*key))
         subscripts, keys = self.einsum_spec(metric is not None)
-        arrays = [metric if key == "metric" else get(key) for key in keys]
+        arrays = [metric if key == "metric" else lookup_statistic(stats, key) for key in keys]
         exact = any(isinstance(a, (sympy.NDimArray, sympy.MatrixBase)) for a in arrays)
         arrays = [_as_array(a, exact) for a in arrays]
         _check_shapes(subscripts, arrays)
@@ -318,16 +341,15 @@ class Contraction(AtomicExpr):
 
     # -------------------------------------------------------------- printing
     def _block_name(self, g: int) -> str:
-        key = tuple(self.degrees[i] for i in self.blocks[g])
-        if self.kinds[g]:
-            return "E(" + ", ".join(_grad(k) for k in key) + ")"
-        if len(key) == 1:
-            return _MEAN_NAMES.get(key[0], f"E grad^{key[0]} l")
-        if key in _CUMULANT_NAMES:
-            return _CUMULANT_NAMES[key]
-        return "kappa(" + ", ".join(_grad(k) for k in key) + ")"
+        return statistic_name(tuple(self.degrees[i] for i in self.blocks[g]), self.kinds[g])
 
     def _index_form(self, latex: bool):
+        """Index notation: lower indices are edges (each letter twice), upper ones free slots.
+
+        A named statistic lists its indices in one group; a general cumulant or
+        moment block lists them per argument of positive degree (separated by
+        ``;`` in LaTeX, ``,`` in text), so each index shows its argument.
+        """
         letters = iter(_LETTERS)
         low = [[] for _ in self.degrees]
         up = [[] for _ in self.degrees]
@@ -337,13 +359,16 @@ class Contraction(AtomicExpr):
             low[b].append(x)
         for f in self.free:
             up[f].append(next(letters))
+        join = " " if latex else ""
         factors = []
         for g, b in enumerate(self.blocks):
             named = self.kinds[g] == 0 and (len(b) == 1 or self.statistics()[g] in _CUMULANT_NAMES)
-            sep = ("" if not latex else " ") if named else (";" if latex else ",")
-            join = " " if latex else ""
-            sub = sep.join(join.join(low[i]) for i in b if low[i])
-            sup = join.join(x for i in b for x in up[i])
+            if named:
+                sub, sup = (join.join(x for i in b for x in idx[i]) for idx in (low, up))
+            else:
+                sep = ";" if latex else ","
+                sub, sup = (sep.join(join.join(idx[i]) for i in b if self.degrees[i])
+                            if any(idx[i] for i in b) else "" for idx in (low, up))
             name = self._block_latex(g) if latex else self._block_name(g)
             if latex:
                 factors.append(name + (f"_{{{sub}}}" if sub else "") + (f"^{{{sup}}}" if sup else ""))
@@ -352,14 +377,15 @@ class Contraction(AtomicExpr):
         return " ".join(factors)
 
     def _block_latex(self, g: int) -> str:
+        """The block's LaTeX name; a name with a superscript is braced to take indices."""
         key = tuple(self.degrees[i] for i in self.blocks[g])
         if self.kinds[g]:
-            return r"\mathbb{E}^{(" + ",".join(map(str, key)) + ")}"
+            return r"{\mathbb{E}^{(" + ",".join(map(str, key)) + ")}}"
         if len(key) == 1:
             return _MEAN_NAMES.get(key[0], rf"(\nabla^{{{key[0]}}} l)")
         if key in _CUMULANT_NAMES:
             return _CUMULANT_NAMES[key]
-        return r"\kappa^{(" + ",".join(map(str, key)) + ")}"
+        return r"{\kappa^{(" + ",".join(map(str, key)) + ")}}"
 
     @classmethod
     def class_key(cls):
@@ -380,6 +406,46 @@ class Contraction(AtomicExpr):
 
 def _grad(k: int) -> str:
     return "l" if k == 0 else "grad l" if k == 1 else f"grad^{k} l"
+
+
+def statistic_name(key: tuple[int, ...], moment: bool = False) -> str:
+    """The text name of the statistic with degree tuple ``key`` (a joint cumulant, or moment).
+
+    >>> statistic_name((1, 1)), statistic_name((1, 2)), statistic_name((1, 1), moment=True)
+    ('C', 'kappa(grad l, grad^2 l)', 'E(grad l, grad l)')
+    """
+    if moment:
+        return "E(" + ", ".join(_grad(k) for k in key) + ")"
+    if len(key) == 1:
+        return _MEAN_NAMES.get(key[0], f"E grad^{key[0]} l")
+    if key in _CUMULANT_NAMES:
+        return _CUMULANT_NAMES[key]
+    return "kappa(" + ", ".join(_grad(k) for k in key) + ")"
+
+
+def lookup_statistic(stats, key: tuple[int, ...]):
+    """The array of the statistic ``key`` (a tuple of derivative degrees) in ``stats``.
+
+    Args:
+        stats: a callable ``stats(k1, ..., km)`` (such as ``Landscape.cumulant``)
+            or a mapping from degree tuples to arrays.
+        key: the degrees, e.g. ``(1, 1)`` for ``C``.
+
+    Raises:
+        MissingStatisticError: a mapping without ``key`` (a ``KeyError``).
+
+    >>> lookup_statistic({(1,): [1.0, 2.0]}, (1, 1))
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.MissingStatisticError: no statistic (1, 1) (C) among the given keys [(1,)]
+    """
+    if callable(stats):
+        return stats(*key)
+    try:
+        return stats[key]
+    except KeyError:
+        raise MissingStatisticError(f"no statistic {key} ({statistic_name(key)}) among the given "
+                                    f"keys {sorted(stats, key=str)}") from None
 
 
 # ------------------------------------------------------------------ shorthands
@@ -517,25 +583,50 @@ def collect_contractions(expr) -> dict:
     return {k: sympy.expand(v) for k, v in out.items() if sympy.expand(v) != 0}
 
 
+def _as_sympy(value):
+    """A contraction's value as SymPy: numpy floats become 17-digit Floats, arrays SymPy arrays."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        if np.ndim(value) == 0:
+            return sympy.Float(float(value), 17)
+        return sympy.ImmutableDenseNDimArray([sympy.Float(float(v), 17) for v in np.ravel(value)],
+                                             np.shape(value))
+    return value
+
+
 def evaluate_expr(expr, stats, metric=None):
     """Evaluate every contraction in ``expr`` on ``stats`` (see :meth:`Contraction.evaluate`).
 
-    Products of contractions are allowed (second moments, variances).
+    Products of scalar contractions are allowed (second moments, variances).  An
+    expression in contractions with free indices (a vector quantity) must have one
+    of them, of one rank, in every term; it evaluates to a SymPy array.
 
     >>> import numpy as np, sympy
     >>> G = Contraction.from_graph([1, 1], [[0], [1]], [(0, 1)])
     >>> N = sympy.Symbol('N')
     >>> evaluate_expr(N * G, {(1,): np.array([1.0, 2.0])})
     5.0*N
+    >>> Gv = Contraction.from_graph([1], [[0]], [], free=[0])
+    >>> evaluate_expr(N * Gv * G, {(1,): sympy.Array([1, 2])})
+    [5*N, 10*N]
     """
     expr = sympy.sympify(expr)
     atoms = contractions_in(expr)
-    values = {}
-    for c in atoms:
-        v = c.evaluate(stats, metric)
-        if isinstance(v, np.ndarray) and v.ndim == 0:
-            v = sympy.Float(float(v), 17)
-        elif isinstance(v, np.ndarray):
-            raise ShapeError("evaluate_expr handles scalar contractions; use Contraction.evaluate")
-        values[c] = v
+    ranks = {c.rank for c in atoms}
+    if ranks - {0}:
+        return _evaluate_tensor(expr, stats, metric, ranks - {0})
+    values = {c: _as_sympy(c.evaluate(stats, metric)) for c in atoms}
     return sympy.expand(expr.xreplace(values))
+
+
+def _evaluate_tensor(expr, stats, metric, ranks):
+    if len(ranks) > 1:
+        raise ShapeError(f"contractions of ranks {sorted(ranks)} in one expression")
+    parts = []
+    for term in sympy.Add.make_args(sympy.expand(expr)):
+        tensors = [f for f in sympy.Mul.make_args(term) if isinstance(f, Contraction) and f.rank]
+        rest = term / tensors[0] if len(tensors) == 1 else term
+        if len(tensors) != 1 or any(c.rank for c in contractions_in(rest)):
+            raise ShapeError(f"the term {term} is not one vector contraction times scalars")
+        parts.append(_as_sympy(tensors[0].evaluate(stats, metric))
+                     * evaluate_expr(rest, stats, metric))
+    return sum(parts[1:], parts[0]).applyfunc(sympy.expand)

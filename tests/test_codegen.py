@@ -7,7 +7,7 @@ import pytest
 import sympy
 from sympy.stats import Exponential, Normal
 
-from symsgd.errors import NonFiniteError, ShapeError
+from symsgd.errors import BackendError, MissingStatisticError, NonFiniteError, ShapeError
 from symsgd.expansion import expected_displacement, expected_loss
 from symsgd.landscape import Landscape
 from symsgd.schedule import gd, sgd
@@ -132,7 +132,56 @@ def test_kernel_errors():
         kernel(np.inf, stats, N=4, B=2)
     with pytest.raises(TypeError):
         kernel(0.1, stats, N=4)
-    with pytest.raises(KeyError):
-        kernel(0.1, {(1,): stats[(1,)]}, N=4, B=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(MissingStatisticError, match=r"\(2,\) \(H\)") as missing:
+        kernel(0.1, {k: v for k, v in stats.items() if k != (2,)}, N=4, B=2)
+    assert isinstance(missing.value, KeyError)
+    with pytest.raises(BackendError, match="jax"):
         series.lambdify("jax")
+    for dtype in ("float16", "int64", object, torch.complex64):
+        with pytest.raises(BackendError):
+            series.lambdify(dtype=dtype)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_float32_kernels(backend):
+    """``dtype='float32'`` computes in float32 (not a final cast), to float32 accuracy."""
+    series = symbolic(2)
+    k64, k32 = series.lambdify(backend), series.lambdify(backend, dtype="float32")
+    assert k32 is not k64 and k64.dtype == np.float64 and k32.dtype == np.float32
+    assert series.lambdify(backend, dtype=np.float32) is k32
+    assert series.lambdify(backend, dtype=torch.float32) is k32
+    L = landscape()
+    stats = numeric_stats(L, k64.statistics)
+    exact = series.evaluate(L, N=8, B=2)
+    etas = [sympy.Rational(1, 100), sympy.Rational(1, 5)]
+    want = np.array([float(exact(e)) for e in etas])
+    got64 = k64(np.array([float(e) for e in etas]), stats, N=8, B=2)
+    got32 = k32(np.array([float(e) for e in etas]), stats, N=8, B=2)
+    if backend == "torch":
+        assert got64.dtype == torch.float64 and got32.dtype == torch.float32
+        got64, got32 = got64.numpy(), got32.numpy()
+    assert got64.dtype == np.float64 and got32.dtype == np.float32
+    np.testing.assert_allclose(got64, want, rtol=1e-12)
+    np.testing.assert_allclose(got32, want, rtol=1e-5)
+    assert np.any(got32.astype(np.float64) != got64)
+
+
+@functools.lru_cache(maxsize=None)
+def one_dimensional():
+    w, z = sympy.symbols("w z")
+    return Landscape((w - z)**2 / 2 + w**3 * z / 3 + w**4 / 12, w, z, init=[sympy.Rational(1, 2)],
+                     distribution={z: Exponential("Z", 1) - 1})
+
+
+def test_a_cached_kernel_keeps_no_per_call_state():
+    """One vector kernel serves statistics of dimensions 3, 1, 3 in turn; calls change nothing."""
+    kernel = expected_displacement(gd(N, steps=2), 2, method="direct").lambdify()
+    before = dict(vars(kernel))
+    for L in (landscape(), one_dimensional(), landscape()):
+        got = kernel(np.array([0.1, 0.2]), numeric_stats(L, kernel.statistics), N=3)
+        exact = expected_displacement(gd(3, steps=2), 2, landscape=L)
+        want = np.array([[float(v) for v in exact(sympy.Rational(e, 10))] for e in (1, 2)])
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        assert vars(kernel).keys() == before.keys()
+        assert all(vars(kernel)[k] is v for k, v in before.items())

@@ -1,7 +1,9 @@
 """The exact engine against independent computations.
 
-* a second symbolic computation written here: SGD run without truncation on
-  named sample symbols, expanded in eta by SymPy's own ``series``, with
+* a second symbolic computation written here: SGD run on named sample
+  symbols with SymPy's own polynomial arithmetic, the weights truncated after
+  each step to the powers of eta that can still reach the result (the loss is
+  a polynomial in the weights, whose zeroth-order part carries no eta), with
   expectations from moment tables written in this file;
 * exact numeric SGD over every training set of a finite dataset (no Monte
   Carlo noise), where the truncation error must shrink like eta^(order+1);
@@ -32,29 +34,52 @@ def exponential_centred_moment(k):
 
 
 def brute_force(loss, params, data, init, batches, N, order, moment, measure="test"):
-    """Untruncated symbolic SGD on samples x_0..x_{N-1}, then E by a moment table, then series."""
+    """Symbolic SGD on samples x_0..x_{N-1}, truncated in eta, then E by a moment table.
+
+    Every quantity is a ``sympy.Poly`` in ``eta`` and the samples; products
+    drop the powers of ``eta`` above ``order`` (they cannot reach the result).
+    """
     xs = [sympy.Symbol(f"s{n}") for n in range(N)]
-    theta = dict(zip(params, init))
+    gens = (ETA, *xs)
+
+    def truncated(poly):
+        return sympy.Poly.from_dict({m: c for m, c in poly.terms() if m[0] <= order}, gens)
+
+    def substitute(expr, values):
+        """``expr``, a polynomial in ``values``' keys, at those (truncated) values."""
+        keys = list(values)
+        total = sympy.Poly(0, *gens)
+        for powers, c in sympy.Poly(sympy.expand(expr), *keys).terms():
+            term = sympy.Poly(c, *gens)
+            for key, k in zip(keys, powers):
+                for _ in range(k):
+                    term = truncated(term * values[key])
+            total += term
+        return total
+
+    theta = {p: sympy.Poly(v, *gens) for p, v in zip(params, init)}
     for batch in batches:
-        grads = [sum(sympy.diff(loss, p).subs(data, xs[n]).subs(theta) for n in batch) / len(batch)
-                 for p in params]
-        theta = {p: sympy.expand(theta[p] - ETA * g) for p, g in zip(params, grads)}
+        grads = {p: sum((substitute(sympy.diff(loss, p), {**theta, data: sympy.Poly(xs[n], *gens)})
+                         for n in batch), sympy.Poly(0, *gens)) for p in params}
+        theta = {p: theta[p] - sympy.Poly(ETA / len(batch), *gens) * grads[p] for p in params}
     if measure == "test":
         poly = sympy.Poly(sympy.expand(loss), data)
         test = sum(c * moment(m[0]) for m, c in poly.terms())
-        value = test.subs(theta)
+        value = substitute(test, theta)
     else:
-        value = sum(loss.subs(data, xs[n]).subs(theta) for n in range(N)) / N
-    value = sympy.Poly(sympy.expand(value), *xs)
-    expectation = sum(c * sympy.Mul(*(moment(k) for k in m)) for m, c in value.terms())
-    series = sympy.series(sympy.expand(expectation), ETA, 0, order + 1).removeO()
-    return [sympy.expand(series).coeff(ETA, k) for k in range(order + 1)]
+        value = sum((substitute(loss, {**theta, data: sympy.Poly(xs[n], *gens)})
+                     for n in range(N)), sympy.Poly(0, *gens)) * sympy.Rational(1, N)
+    coeffs = [sympy.S.Zero] * (order + 1)
+    for (k, *sample_powers), c in value.terms():
+        coeffs[k] += c * sympy.Mul(*(moment(j) for j in sample_powers))
+    return coeffs
 
 
 @pytest.mark.parametrize("make, batches, N", [
     (shifting_valleys, [[0]], 1), (shifting_valleys, [[0], [1]], 2),
     (shifting_valleys, [[0, 1], [1, 0]], 2), (shifting_valleys, [[0], [0], [0]], 1),
-    (valley_of_death, [[0]], 1), (valley_of_death, [[0], [1]], 2), (valley_of_death, [[0], [0]], 1)])
+    (valley_of_death, [[0]], 1), (valley_of_death, [[0], [1]], 2), (valley_of_death, [[0], [0]], 1),
+    (valley_of_death, [[0, 1], [2, 1]], 3), (shifting_valleys, [[0], [1], [2], [0]], 3)])
 def test_two_named_landscapes_against_brute_force(make, batches, N):
     L = make()
     expected = brute_force(L.loss, L.params, L.data[0], L.init, batches, N, 3, normal_moment)

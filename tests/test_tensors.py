@@ -1,8 +1,11 @@
 """Tests of the canonical contraction atoms (symsgd.tensors)."""
 
+import functools
 import itertools
 import pickle
 import random
+import re
+from collections import defaultdict
 
 import networkx as nx
 import numpy as np
@@ -10,8 +13,8 @@ import pytest
 import sympy
 from hypothesis import given, settings, strategies as st
 
-from symsgd.errors import NonFiniteError, ShapeError
-from symsgd.tensors import Contraction, collect_contractions, evaluate_expr
+from symsgd.errors import MissingStatisticError, NonFiniteError, ShapeError
+from symsgd.tensors import Contraction, collect_contractions, evaluate_expr, lookup_statistic
 
 
 @st.composite
@@ -184,9 +187,20 @@ def test_printing():
         assert str(Contraction.from_graph(*args)) == text
     k12 = Contraction.from_graph([1, 2, 1], [[0, 1], [2]], [(0, 2), (1, 1)])
     assert str(k12) == "[G_a kappa(grad l, grad^2 l)_a,bb]"
-    assert sympy.latex(k12) == r"G_{a} \kappa^{(1,2)}_{a;b b}"
+    assert sympy.latex(k12) == r"G_{a} {\kappa^{(1,2)}}_{a;b b}"
     vec = Contraction.from_graph([1, 2], [[0], [1]], [(0, 1)], free=[1])
     assert str(vec) == "[G_a H_a^b]" and sympy.latex(vec) == "G_{a} H_{a}^{b}"
+    # the vector grad tr C / 2: indices per argument of the cumulant, the name braced
+    dC = Contraction.from_graph([1, 2], [[0, 1]], [(0, 1)], free=[1])
+    assert str(dC) == "[kappa(grad l, grad^2 l)_a,a^,b]"
+    assert sympy.latex(dC) == r"{\kappa^{(1,2)}}_{a;a}^{;b}"
+    moment = Contraction.from_graph([1, 2, 0], [[0, 1, 2]], [], free=[1, 0, 1], moments=[0])
+    assert sympy.latex(moment) == r"{\mathbb{E}^{(0,1,2)}}^{b;a c}"
+    GHG = Contraction.from_graph([1, 2, 1], [[0], [1], [2]], [(0, 1), (1, 2)])
+    assert sympy.latex(GHG**2) == r"\left(G_{a} G_{b} H_{a b}\right)^{2}"
+    assert str(GHG**2) == "([G H G])**2"
+    loss = Contraction.from_graph([0], [[0]], [])
+    assert sympy.latex(loss**2) == "l^{2}" and str(3 * loss**2) == "3*l**2"
 
 
 def _random_stats(dim, rng, exact):
@@ -259,3 +273,161 @@ def test_moments_to_cumulants_on_a_landscape():
     direct = sum(mom[i, i, j] * G[j] for i in range(2) for j in range(2))
     assert sympy.expand(m.evaluate(L.cumulant) - direct) == 0
     assert sympy.expand(evaluate_expr(m.to_cumulants(), L.cumulant) - direct) == 0
+
+
+# ------------------------------------------------------------------ LaTeX
+MEANS = {"l": 0, "G": 1, "H": 2, "J": 3, "K": 4}
+NAMED_CUMULANTS = {"C": (1, 1), "S": (1, 1, 1)}
+FACTOR = re.compile(
+    r"(?P<name>[lGHJKCS]|\(\\nabla\^\{(?P<deg>\d+)\} l\)"
+    r"|\{\\(?P<kind>kappa|mathbb\{E\})\^\{\((?P<key>\d+(?:,\d+)*)\)\}\})"
+    r"(?:_\{(?P<sub>[a-z ;]+)\})?(?:\^\{(?P<sup>[a-z ;]+)\})?")
+
+
+def read_latex(text):
+    """The graph ``(degrees, blocks, edges, free, moments)`` that a contraction's LaTeX writes.
+
+    A hand-written reader of the notation: lower indices pair up into edges,
+    upper ones are the free slots in alphabetical order; a general cumulant or
+    moment lists its indices per argument of positive degree.
+    """
+    degrees, blocks, moments = [], [], []
+    low, up = defaultdict(list), defaultdict(list)
+    pos = 0
+    for m in FACTOR.finditer(text):
+        assert m.start() == pos, (text, pos)
+        pos = m.end() + 1
+        start = len(degrees)
+        if m["kind"]:
+            key = [int(k) for k in m["key"].split(",")]
+            slotted = [start + i for i, k in enumerate(key) if k]
+            for level, store in (("sub", low), ("sup", up)):
+                if m[level]:
+                    groups = m[level].split(";")
+                    assert len(groups) == len(slotted), text
+                    for node, group in zip(slotted, groups):
+                        store[node] += group.split()
+            if m["kind"] != "kappa":
+                moments.append(len(blocks))
+        else:
+            name = m["name"]
+            key = [MEANS[name]] if name in MEANS else [int(m["deg"])] if m["deg"] \
+                else list(NAMED_CUMULANTS[name])
+            letters = [(x, low) for x in (m["sub"] or "").split()] \
+                + [(x, up) for x in (m["sup"] or "").split()]
+            if len(key) == 1:
+                for x, store in letters:
+                    store[start].append(x)
+            else:  # C, S: symmetric in their degree-1 arguments, one index each
+                assert len(letters) == len(key), text
+                for node, (x, store) in zip(range(start, start + len(key)), letters):
+                    store[node].append(x)
+        degrees += key
+        blocks.append(list(range(start, start + len(key))))
+    assert pos == len(text) + 1, text
+    ends = defaultdict(list)
+    for node, xs in low.items():
+        for x in xs:
+            ends[x].append(node)
+    assert all(len(e) == 2 for e in ends.values()), text
+    free = [node for _, node in sorted((x, node) for node, xs in up.items() for x in xs)]
+    return degrees, blocks, list(ends.values()), free, moments
+
+
+@functools.lru_cache(maxsize=None)
+def _mathtext():
+    from matplotlib.mathtext import MathTextParser
+    return MathTextParser("path")
+
+
+def assert_valid_latex(text):
+    """matplotlib's mathtext (a TeX subset: double superscripts are errors) accepts ``text``."""
+    _mathtext().parse(f"${text}$")
+
+
+def check_latex(c):
+    """The LaTeX of ``c`` is valid, reads back as ``c``, and stays valid as the base of a power."""
+    text = sympy.latex(c)
+    assert_valid_latex(text)
+    assert Contraction.from_graph(*read_latex(text)) == c, text
+    assert_valid_latex(sympy.latex(c**2))
+
+
+def test_latex_reader_recognises_a_wrong_reading():
+    """The reader is a real check: a swapped argument order reads back as another contraction."""
+    c = Contraction.from_graph([1, 2, 1], [[0, 1], [2]], [(0, 2), (1, 1)])
+    swapped = sympy.latex(c).replace("_{a;b b}", "_{b b;a}")
+    with pytest.raises(ValueError):
+        Contraction.from_graph(*read_latex(swapped))
+    assert Contraction.from_graph(*read_latex(sympy.latex(c))) == c
+
+
+@settings(max_examples=120, deadline=None)
+@given(graphs())
+def test_latex_of_random_contractions_is_valid_and_faithful(graph):
+    c = Contraction.from_graph(*graph)
+    check_latex(c)
+    assert_valid_latex(sympy.latex(sympy.Rational(-3, 4) * sympy.Symbol("N") * c))
+
+
+def test_latex_of_direct_route_contractions_is_valid_and_faithful():
+    """Every contraction, coefficient and series of the direct route to order 4 (scalar, vector)."""
+    from symsgd.expansion import expected_displacement, expected_loss
+    from symsgd.schedule import gd, sgd
+    N, B = sympy.symbols("N B", integer=True, positive=True)
+    series = [
+        expected_loss(sgd(N), 4, method="direct"),
+        expected_loss(sgd(N, batch=B), 3, method="direct", measure="gap"),
+        expected_loss(gd(N, steps=2), 4, method="direct"),
+        expected_loss(sgd(N), 3, method="direct", moment=2),
+        expected_displacement(sgd(N), 4, method="direct"),
+        expected_displacement(gd(N, steps=3), 4, method="direct"),
+        expected_displacement(gd(N, steps=N), 2, method="direct")
+        - expected_displacement(sgd(N), 2, method="direct"),
+    ]
+    atoms = set().union(*(s.contractions() for s in series))
+    assert any(c.rank for c in atoms) and any(not c.rank for c in atoms)
+    assert any(c.rank and max(map(len, c.blocks)) > 1 for c in atoms)  # e.g. grad tr C / 2
+    for c in atoms:
+        check_latex(c)
+    for s in series:
+        for k in range(len(s)):
+            assert_valid_latex(sympy.latex(s.coeff(k)))
+    for s in series[-3:]:
+        assert_valid_latex(s.latex())
+
+
+# ------------------------------------------------------------------ statistics and vectors
+def test_missing_statistics_are_named():
+    c = Contraction.from_graph([1, 1, 2], [[0, 1], [2]], [(0, 2), (1, 2)])
+    with pytest.raises(MissingStatisticError, match=r"\(1, 1\) \(C\)") as info:
+        c.evaluate({(2,): np.eye(2)})
+    assert isinstance(info.value, KeyError)
+    with pytest.raises(MissingStatisticError, match=r"kappa\(grad l, grad\^2 l\)"):
+        lookup_statistic({}, (1, 2))
+    assert lookup_statistic(lambda *key: key, (1, 2)) == (1, 2)
+
+
+def test_evaluate_expr_of_vector_expressions():
+    """Free-index contractions evaluate to arrays, against numpy by hand."""
+    rng = np.random.default_rng(1)
+    stats = _random_stats(3, rng, exact=True)
+    sym = {k: sympy.ImmutableDenseNDimArray(v.tolist()) for k, v in stats.items()}
+    N = sympy.Symbol("N")
+    HG = Contraction.from_graph([1, 2], [[0], [1]], [(0, 1)], free=[1])
+    dC = Contraction.from_graph([1, 2], [[0, 1]], [(0, 1)], free=[1])
+    GG = Contraction.from_graph([1, 1], [[0], [1]], [(0, 1)])
+    got = evaluate_expr(N * HG / 2 + GG * dC, sym)
+    g, h, k12 = stats[(1,)], stats[(2,)], stats[(1, 2)]
+    want = [N * sum(g[a] * h[a, b] for a in range(3)) / 2
+            + sum(g[a] ** 2 for a in range(3)) * sum(k12[a, a, b] for a in range(3))
+            for b in range(3)]
+    assert [sympy.expand(x - y) for x, y in zip(got, want)] == [0, 0, 0]
+    numeric = evaluate_expr(2 * HG, {k: v.astype(float) for k, v in stats.items()})
+    np.testing.assert_allclose(np.array(numeric.tolist(), dtype=float), 2 * g.astype(float)
+                               @ h.astype(float), rtol=1e-14)
+    for bad in (HG + GG, HG * dC, HG**2, HG + 1):
+        with pytest.raises(ShapeError):
+            evaluate_expr(bad, sym)
+    with pytest.raises(ShapeError):
+        evaluate_expr(HG + Contraction.from_graph([2], [[0]], [], free=[0, 0]), sym)

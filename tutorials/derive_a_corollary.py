@@ -17,6 +17,7 @@ import sympy
 from symsgd.expansion import expected_displacement, expected_loss
 from symsgd.landscape import Landscape
 from symsgd.schedule import gd, sgd
+from symsgd.tensors import Contraction
 
 N, B, E = sympy.symbols("N B E", integer=True, positive=True)
 series = expected_loss(sgd(N, batch=B, epochs=E), 2, method="direct")
@@ -36,21 +37,29 @@ T = E * N / B
 atoms = {str(c): c for c in series.contractions(2)}
 claim = (T * (T - sympy.Rational(1, 2)) * atoms["[G H G]"] + T * E / (2 * B) * atoms["C:H"]
          + T * (E - 1) / (2 * B) * atoms["[G (grad tr C)/2]"])
-print("general-batch Proposition 3 holds:", sympy.expand(series.coeff(2) - claim) == 0)
+assert sympy.expand(series.coeff(2) - claim) == 0
+print("general-batch Proposition 3 holds")
 
-# %% A corollary: GD versus SGD (batch 1, M epochs, the same T = M N steps)
-M = sympy.Symbol("M", integer=True, positive=True)
+# %% A corollary: GD versus SGD (batch 1, m epochs, the same T = m N steps)
 for m in (1, 2, 3):
     diff = (expected_loss(gd(N, steps=m * N), 2, method="direct")
             - expected_loss(sgd(N, epochs=m), 2, method="direct"))
-    print(f"M = {m}: E l_GD - E l_SGD =", diff.simplify())
-# The difference is M (N - 1)/2 * eta^2 * G.grad(tr C)/2: GD's loss exceeds SGD's
-# where the gradient noise grows along G.
+    print(f"m = {m}: E l_GD - E l_SGD =", diff.simplify())
+    # GD's loss exceeds SGD's by m (N - 1)/2 * eta^2 * G.grad(tr C)/2, nothing at lower order
+    assert diff.coeff(0) == 0 and diff.coeff(1) == 0
+    assert sympy.expand(diff.coeff(2) - m * (N - 1) / 2 * atoms["[G (grad tr C)/2]"]) == 0
+# GD's loss exceeds SGD's where the gradient noise grows along G.
 
 # %% The same corollary for the weights: SGD drifts away from high-noise regions
 drift = (expected_displacement(gd(N, steps=N), 2, method="direct")
          - expected_displacement(sgd(N), 2, method="direct"))
 print("E theta_GD - E theta_SGD =", drift.simplify())
+# The vector grad(tr C)/2 = kappa(grad_a l, grad_a grad_b l) with a free index b, built from
+# its graph: nodes grad l and grad^2 l in one block (one joint cumulant), one edge, one free slot.
+half_grad_tr_C = Contraction.from_graph([1, 2], [[0, 1]], [(0, 1)], free=[1])
+assert sympy.expand(drift.coeff(1)) == 0
+assert sympy.expand(drift.coeff(2) - (N - 1) / 2 * half_grad_tr_C) == 0
+print("E theta_GD - E theta_SGD = (N - 1)/4 grad(tr C) eta^2 + O(eta^3)")
 
 # %% Check on a concrete landscape against the brute-force exact engine
 a, b, x = sympy.symbols("a b x")
@@ -58,8 +67,8 @@ L = Landscape(a**2 * b / 2 + (a - x)**2 / 2 + b**2 * x**2 / 4 + a * b * x, (a, b
 for n, bs, ep in [(4, 2, 1), (2, 1, 2)]:
     derived = series.evaluate(L, N=n, B=bs, E=ep)
     exact = expected_loss(sgd(n, batch=bs, epochs=ep), 2, landscape=L)
-    print(f"N={n}, B={bs}, E={ep}: direct {derived}  exact {exact}  equal: "
-          f"{derived.coefficients == exact.coefficients}")
+    assert derived.coefficients == exact.coefficients
+    print(f"N={n}, B={bs}, E={ep}: direct {derived} equals exact {exact}")
 
 # %% Compile a kernel and evaluate it on numeric statistics for many learning rates
 kernel = series.lambdify("numpy")

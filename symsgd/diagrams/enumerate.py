@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Iterator
 
-from ..errors import OrderError
+from ..errors import check_order
 from ._canon import orbit, tree_layout
 from .diagram import Diagram
 
@@ -107,8 +107,7 @@ def enumerate_diagrams(order: int, linkless: bool = False, schedule=None,
     >>> sum(1 for _ in enumerate_diagrams(3, statistic=(0, 0, 0)))
     1
     """
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise OrderError(f"order must be a non-negative integer, got {order!r}")
+    order = check_order(order)
     if statistic is not None:
         statistic = tuple(sorted(int(k) for k in statistic))
     accept = None

@@ -45,7 +45,9 @@ import sympy
 from tqdm.auto import tqdm
 
 from .._progress import _quiet
-from ..errors import MeasureError, OrderError
+from .._graphcanon import connected_groups
+from ..errors import check_order
+from ..measures import root_products
 from ..schedule import BaseSchedule
 from ..tensors import Contraction
 from .diagram import Diagram, DiagramError
@@ -53,17 +55,7 @@ from .embeddings import count_embeddings
 from .enumerate import enumerate_diagrams, set_partitions
 
 __all__ = ["uvalue", "decorated_values", "diagram_expansion", "contributions", "Contribution",
-           "ROOTS", "evaluate_coefficients"]
-
-#: Measured quantities as signed products of root factors (``'weights'``: a loose end).
-ROOTS = {
-    "test": {1: ((1, ("test",)),), 2: ((1, ("test", "test")),)},
-    "train": {1: ((1, ("train",)),), 2: ((1, ("train", "train")),)},
-    "gap": {1: ((1, ("test",)), (-1, ("train",))),
-            2: ((1, ("test", "test")), (-2, ("test", "train")), (1, ("train", "train")))},
-    "weights": {1: ((1, ("weights",)),)},
-}
-
+           "evaluate_coefficients"]
 
 class Graph(NamedTuple):
     """A decorated diagram as a contraction graph.
@@ -77,14 +69,6 @@ class Graph(NamedTuple):
     degrees: tuple
     blocks: tuple
     edges: tuple
-
-
-def _check_measure(measure: str, moment) -> tuple:
-    if measure not in ROOTS:
-        raise MeasureError(f"unknown measure {measure!r}; expected one of {sorted(ROOTS)}")
-    if moment not in ROOTS[measure]:
-        raise MeasureError(f"moment={moment!r} is not available for measure {measure!r}")
-    return ROOTS[measure][moment]
 
 
 def decorated_values(D: Diagram, measure: str = "test", moment: int = 1, N=None):
@@ -104,7 +88,7 @@ def decorated_values(D: Diagram, measure: str = "test", moment: int = 1, N=None)
     """
     if not isinstance(D, Diagram):
         raise DiagramError(f"expected a Diagram, got {type(D).__name__}")
-    plan = _check_measure(measure, moment)
+    plan = root_products(measure, moment)
     N = sympy.Symbol("N", integer=True, positive=True) if N is None else sympy.sympify(N)
     merged = {}
     for sign, kinds in plan:
@@ -155,24 +139,10 @@ def atom(graph: Graph):
     [G G]
     """
     degrees = dict(graph.degrees)
-    ids = sorted(degrees)
-    parent = {v: v for v in ids}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     links = [(e + 1, t) for e, t in enumerate(graph.edges) if t is not None]
     links += [(b[0], v) for b in graph.blocks for v in b[1:]]
-    for a, b in links:
-        parent[find(a)] = find(b)
-    pieces = defaultdict(list)
-    for v in ids:
-        pieces[find(v)].append(v)
     out = sympy.S.One
-    for piece in pieces.values():
+    for piece in connected_groups(sorted(degrees), links):
         index = {v: i for i, v in enumerate(piece)}
         out *= Contraction(
             [degrees[v] for v in piece],
@@ -221,12 +191,6 @@ class Contribution:
         return self.weight * self.value
 
 
-def _check_order(order) -> int:
-    if isinstance(order, bool) or not isinstance(order, (int, sympy.Integer)) or order < 0:
-        raise OrderError(f"order must be a non-negative integer, got {order!r}")
-    return int(order)
-
-
 def contributions(schedule: BaseSchedule, order: int, measure: str = "test", moment: int = 1,
                   progress: bool | None = None) -> list:
     """The diagrams that contribute to each coefficient, with weights and values.
@@ -239,10 +203,10 @@ def contributions(schedule: BaseSchedule, order: int, measure: str = "test", mom
     >>> [(c.diagram.text(), c.weight, c.value) for c in contributions(sgd(3, epochs=2), 2)[2]]
     [('*(a, a)', 6, C:H), ('*(a, b)', 18, [G H G]), ('*(a(a))', 3, [G (grad tr C)/2]), ('*(a(b))', 15, [G H G])]
     """
-    order = _check_order(order)
+    order = check_order(order)
     if not isinstance(schedule, BaseSchedule):
         raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
-    _check_measure(measure, moment)
+    root_products(measure, moment)
     N = sympy.sympify(schedule.N)
     B = sympy.sympify(schedule.batch)
     diagrams = [D for d in range(order + 1) for D in enumerate_diagrams(d)]

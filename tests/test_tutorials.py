@@ -1,0 +1,54 @@
+"""Every tutorial and the command-line demo run to the end (their own checks included)."""
+
+import dataclasses
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from symsgd import simulate
+from symsgd.cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
+
+
+def test_there_are_tutorials():
+    assert TUTORIALS
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_runs(path, tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg", SYMSGD_OUT=str(tmp_path))
+    done = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip()
+
+
+def test_demo_passes_and_saves_a_plot(tmp_path, capsys):
+    picture = tmp_path / "demo.png"
+    assert main(["demo", "--trials", "20000", "--plot", str(picture)]) == 0
+    out = capsys.readouterr().out
+    assert "routes exact, direct, diagrams agree exactly" in out
+    assert picture.stat().st_size > 1000
+
+
+def test_demo_reports_a_simulation_that_misses_the_series(monkeypatch, capsys):
+    """Shift the simulated means by 10 standard errors: the demo's check must fail."""
+    import symsgd.cli
+
+    def shifted(*args, **kwargs):
+        sim = simulate(*args, **kwargs)
+        return dataclasses.replace(sim, test_loss=sim.test_loss + 10 * sim.test_loss_sem)
+
+    monkeypatch.setattr(symsgd.cli, "simulate", shifted)
+    assert main(["demo", "--order", "3", "--lr", "0.005", "--trials", "4000"]) == 1
+    assert "CHECK FAILED" in capsys.readouterr().out
+
+
+def test_demo_rejects_unknown_landscapes():
+    with pytest.raises(SystemExit):
+        main(["demo", "--landscape", "nowhere"])
