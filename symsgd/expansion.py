@@ -10,6 +10,15 @@ through a small table, :data:`METHODS`.  Every route returns a
 >>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
 >>> expected_loss(sgd(2), 2, landscape=L)
 Series(1 - 2*eta + 4*eta**2 + O(eta**3))
+
+``resum=True`` gives the resummed (linkless-diagram) prediction instead, a
+:class:`~symsgd.diagrams.resum.Resummed` callable on learning rates:
+
+>>> r = expected_loss(sgd(2), 2, landscape=L, resum=True)
+>>> r.expr
+eta**4 - 3*eta**3 + 4*eta**2 - 2*eta + 1
+>>> float(r(0.5))
+0.6875
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ import numbers
 import sympy
 
 from . import _exact, perturbation
+from .diagrams.resum import Resummed
 from .diagrams.values import diagrams_route
-from .errors import MeasureError, OrderError
+from .errors import LandscapeError, MeasureError, OrderError
 from .schedule import BaseSchedule
 from .series import ETA, Series
 
@@ -52,6 +62,17 @@ def _check(schedule, order, method):
     return int(order)
 
 
+def _resummed(schedule, order, landscape, method, quantity, moment, eta) -> Resummed:
+    if method not in (None, "diagrams"):
+        raise ValueError(f"resum=True is the linkless form of the diagram route; "
+                         f"use method='diagrams' (or leave method out), not {method!r}")
+    if landscape is None:
+        raise LandscapeError("resum=True needs a landscape: the propagators use its Hessian")
+    if moment != 1:
+        raise MeasureError(f"resum=True resums the mean only, not moment={moment!r}")
+    return Resummed(schedule, landscape, order, quantity, eta=eta)
+
+
 def _notes(schedule) -> tuple[str, ...]:
     rule = getattr(schedule, "reshuffle", None)
     if rule is None or getattr(schedule, "epochs", 1) == 1:
@@ -63,36 +84,47 @@ def _notes(schedule) -> tuple[str, ...]:
     return (f"epoch orders from seed {rule}",)
 
 
-def expected_loss(schedule, order, landscape=None, method="exact", measure="test",
-                  moment=1, eta=ETA, progress=None) -> Series:
+def expected_loss(schedule, order, landscape=None, method=None, measure="test",
+                  moment=1, eta=ETA, progress=None, resum=False) -> Series | Resummed:
     """The Taylor expansion of ``E[s(theta_T)]`` in the learning rate.
 
     Args:
         schedule: a schedule (:func:`~symsgd.sgd`, :func:`~symsgd.gd`, :class:`~symsgd.Schedule`).
         order: the highest power of ``eta`` to compute.
         landscape: a :class:`~symsgd.Landscape`.
-        method: the route, a key of :data:`METHODS` (``'exact'``: brute-force
-            symbolic SGD on a polynomial landscape).
+        method: the route, a key of :data:`METHODS` (default ``'exact'``:
+            brute-force symbolic SGD on a polynomial landscape; ``'diagrams'``
+            with ``resum=True``).
         measure: ``'test'`` (test loss), ``'train'`` (training loss) or
             ``'gap'`` (test minus training loss).
         moment: 1 for the mean, 2 for ``E[s(theta_T)^2]``.
         eta: the learning-rate symbol of the result.
         progress: show a progress bar (default: automatic).
+        resum: return the resummed prediction (Tenka's Theorem 1: linkless
+            diagrams with at most ``order`` edges, propagators
+            ``(I - eta H)^(t'-t-1) eta`` on the edges), a
+            :class:`~symsgd.diagrams.resum.Resummed`, instead of a Series;
+            needs a landscape and a concrete schedule, and ``moment=1``.
     """
-    order = _check(schedule, order, method)
     if measure not in MEASURES:
         raise MeasureError(f"unknown measure {measure!r}; expected one of {sorted(MEASURES)}")
+    if resum:
+        return _resummed(schedule, _check(schedule, order, "diagrams"), landscape, method,
+                         measure, moment, eta)
+    method = "exact" if method is None else method
+    order = _check(schedule, order, method)
     coeffs = METHODS[method](schedule, order, landscape, measure, moment, progress)
     name = MEASURES[measure] if moment == 1 else f"second moment of the {MEASURES[measure]}"
     return Series(tuple(coeffs), eta, name, schedule, method, _notes(schedule))
 
 
-def expected_displacement(schedule, order, landscape=None, method="exact", eta=ETA,
-                          progress=None) -> Series:
+def expected_displacement(schedule, order, landscape=None, method=None, eta=ETA,
+                          progress=None, resum=False) -> Series | Resummed:
     """The Taylor expansion of ``E[theta_T - theta_0]`` in the learning rate.
 
     Arguments as for :func:`expected_loss`; the coefficients are SymPy arrays
-    of shape ``(P,)``.
+    of shape ``(P,)``.  With ``resum=True``, the resummed prediction (the
+    root is a loose end), whose values have a trailing axis of length ``P``.
 
     >>> import sympy
     >>> from symsgd import Landscape, gd
@@ -100,7 +132,13 @@ def expected_displacement(schedule, order, landscape=None, method="exact", eta=E
     >>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
     >>> expected_displacement(gd(3, steps=2), 2, landscape=L).coeff(1)
     [-2]
+    >>> expected_displacement(gd(3, steps=2), 1, landscape=L, resum=True).expr
+    [eta**2 - 2*eta]
     """
+    if resum:
+        return _resummed(schedule, _check(schedule, order, "diagrams"), landscape, method,
+                         "weights", 1, eta)
+    method = "exact" if method is None else method
     order = _check(schedule, order, method)
     coeffs = METHODS[method](schedule, order, landscape, "weights", 1, progress)
     if isinstance(coeffs[0], list):

@@ -242,6 +242,8 @@ class _Weights:
             raise ScheduleError(f"the direct route does not know schedules of type "
                                 f"{type(schedule).__name__}")
         self.cache = {}
+        # per instance: a class-level cache would keep every schedule's weights alive
+        self._fixed_tuples = functools.lru_cache(maxsize=None)(self._count_fixed_tuples)
 
     @property
     def single_epoch(self) -> bool:
@@ -286,8 +288,7 @@ class _Weights:
         comps = _components(m, with_steps)
         return factor * self._fixed_tuples(m, comps)
 
-    @functools.lru_cache(maxsize=None)
-    def _fixed_tuples(self, m, comps):
+    def _count_fixed_tuples(self, m, comps):
         """Increasing time tuples in ``epochs x K`` with each component at one position."""
         if self.E == 1:
             return _binom(self.K, m) if len(comps) == m else sympy.S.Zero

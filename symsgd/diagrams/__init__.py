@@ -12,9 +12,10 @@ from .diagram import Diagram, DiagramError
 from .draw import draw, to_tikz
 from .embeddings import count_embeddings, embedding_automorphisms, iter_embeddings, weight
 from .enumerate import enumerate_diagrams, rooted_trees, set_partitions
+from .resum import Resummed, resummed_displacement, resummed_loss
 
 __all__ = [
     "Diagram", "DiagramError", "enumerate_diagrams", "rooted_trees", "set_partitions",
     "count_embeddings", "iter_embeddings", "embedding_automorphisms", "weight",
-    "draw", "to_tikz",
+    "draw", "to_tikz", "Resummed", "resummed_loss", "resummed_displacement",
 ]

@@ -1,0 +1,546 @@
+"""The resummed (rvalue, linkless) form of the diagram expansion: Tenka's Theorem 1.
+
+A *link* is a non-root node with one child, alone in its block: it evaluates to
+``H``.  In an embedding, a link at time ``s`` may sit in any of the ``B`` cells
+of batch ``s`` (a singleton block has no row constraint), which cancels the
+``1/B`` of the edge it adds.  Contracting the links of every diagram onto its
+linkless representative (orbit-stabilizer turns ``1/|Aut|`` of the long
+diagrams into ``1/|Aut|`` of the short one), the chains of ``k`` links between
+a child at time ``t`` and its parent at time ``t'`` (the root at ``T``) sum to
+``sum_k binomial(t' - t - 1, k) (-eta H)^k eta / (-B)``, so that, exactly for
+every ``T`` and every batch size ``B``,
+
+    E s(theta_T) = sum over linkless (decorated) diagrams D of
+                   factor(D) (-1/B)^d / |Aut(D)| * sum over embeddings f of rvalue_f(D),
+
+where ``rvalue_f(D)`` contracts the cumulants of ``uvalue(D)`` with the
+propagator ``(I - eta H)^(t' - t - 1) eta`` on every edge instead of ``eta``
+(``../shared/THEORY.md``).  The embeddings of ``D`` are summed as time
+assignments weighted by their row count: the product over blocks of the
+number of points in every batch that the block's nodes occupy.  Keeping the
+linkless diagrams with at most ``d`` edges gives a function of ``eta`` whose
+Taylor expansion agrees with the order-``d`` series.
+
+For the training loss and the generalization gap the decorated diagrams
+(a training root joined to a block) are the ones that must be linkless: a
+node whose block the root joins is no link.
+
+Two evaluations:
+
+* exact (:attr:`Resummed.expr`): a polynomial in ``eta`` with rational
+  coefficients, from the landscape's exact statistics and exact matrix powers
+  (small ``T``);
+* numeric (calling a :class:`Resummed`): float64, in an eigenbasis of ``H``,
+  with one sweep over time in which every edge carries a geometric filter
+  ``b(t + 1) = (1 - eta lambda) b(t) + eta f(t)``.  No division occurs, so
+  zero and repeated eigenvalues need no special care; the cost is linear in
+  ``T``.  ``propagator='exponential'`` replaces ``(1 - eta lambda)^(t'-t-1)``
+  by ``exp(-eta lambda (t' - t))`` (the exponential of Remark 1, with the
+  sums over time kept).
+
+>>> from symsgd.landscapes import mean_estimation
+>>> from symsgd.schedule import sgd
+>>> r = resummed_loss(sgd(3), mean_estimation(init=1), 2)
+>>> r
+Resummed(test loss, sgd(N=3, batch=1, epochs=1, reshuffle='fixed'), order=2, 5 terms)
+
+On this quadratic landscape with Gaussian noise the linkless diagrams with two
+edges are all there is: ``r.expr`` is the exact expected loss, a polynomial of
+degree ``2T``.
+
+>>> r.expr
+eta**6 - 5*eta**5 + 11*eta**4 - 13*eta**3 + 9*eta**2 - 3*eta + 1/2
+>>> r.series(2)
+Series(1/2 - 3*eta + 9*eta**2 + O(eta**3))
+>>> print(f"{float(r(0.1)):.6f}")
+0.278051
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import numbers
+import string
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import opt_einsum
+import sympy
+from sympy import QQ
+from sympy.polys.rings import ring
+
+from ..errors import LandscapeError, MeasureError, NonFiniteError, OrderError, ScheduleError
+from ..landscape import Landscape
+from ..schedule import BaseSchedule
+from ..series import ETA, Series
+from .diagram import Diagram
+from .enumerate import enumerate_diagrams
+from .values import decorated_values
+
+__all__ = ["Resummed", "resummed_loss", "resummed_displacement", "rvalue_terms", "RTerm",
+           "PROPAGATORS"]
+
+#: Edge propagators of the numeric evaluation.
+PROPAGATORS = ("discrete", "exponential")
+
+_QUANTITIES = {"test": "test loss", "train": "training loss", "gap": "generalization gap",
+               "weights": "weight displacement"}
+_LETTERS = string.ascii_letters
+_RING, _ETA = ring("eta", QQ)
+
+
+@dataclass(frozen=True)
+class RTerm:
+    """One linkless decorated diagram of the resummed expansion.
+
+    Attributes:
+        diagram: the linkless diagram ``D``.
+        factor: ``(-1/B)^d / |Aut(D)|`` times the decoration's factor.
+        parents: for each data node ``1..d``, the node its edge reaches
+            (``0`` the root; ``None`` a loose end, which ends at time ``T``).
+        rows: for each data node, the index of its block among the data blocks.
+        blocks: the cumulant blocks, as ``(degrees, slots)``: the derivative
+            order of each node in the block, and the einsum letters of their slots.
+        edges: for each data node, the letters ``(child slot, parent slot)``
+            of its edge (``None`` for the parent slot of a loose end).
+    """
+
+    diagram: Diagram
+    factor: sympy.Rational
+    parents: tuple
+    rows: tuple
+    blocks: tuple
+    edges: tuple
+
+    def __post_init__(self):
+        if not isinstance(self.diagram, Diagram):
+            raise TypeError(f"expected a Diagram, got {type(self.diagram).__name__}")
+        d = self.diagram.order
+        if not (len(self.parents) == len(self.rows) == len(self.edges) == d):
+            raise ValueError(f"a term of a diagram with {d} edges needs {d} parents, rows, edges")
+        if any(p is not None and not 0 <= p < v for v, p in enumerate(self.parents, start=1)):
+            raise ValueError(f"parents {self.parents} must precede their children")
+
+    @property
+    def order(self) -> int:
+        """The number of edges."""
+        return self.diagram.order
+
+    @functools.cached_property
+    def children(self) -> tuple:
+        """The data nodes whose edge reaches each node ``0..d`` (loose ends count for 0)."""
+        kids = [[] for _ in range(self.order + 1)]
+        for v, p in enumerate(self.parents, start=1):
+            kids[0 if p is None else p].append(v)
+        return tuple(tuple(k) for k in kids)
+
+    def subscripts(self, eigen: bool) -> str:
+        """The einsum subscripts of the value: block tensors, then per edge either the
+        propagator matrix (``eigen=False``) or the two eigenvector matrices of its
+        ends (``eigen=True``, output: one eigen index per edge, then the free index)."""
+        terms = [slots for _, slots in self.blocks]
+        used = set("".join(terms))
+        spare = iter(c for c in _LETTERS if c not in used)
+        free = ""
+        out = ""
+        for child, parent in self.edges:
+            if eigen:
+                i = next(spare)
+                out += i
+                terms.append(child + i)
+                if parent is None:
+                    free = next(spare)
+                    terms.append(free + i)
+                else:
+                    terms.append(parent + i)
+            else:
+                if parent is None:
+                    free = next(spare)
+                terms.append(child + (parent or free))
+        return ",".join(terms) + "->" + out + free
+
+
+def _graph_links(graph) -> bool:
+    """Whether a decorated graph has a link: a data node with one child, alone in its block."""
+    kids = Counter(t for t in graph.edges if t is not None)
+    alone = {b[0] for b in graph.blocks if len(b) == 1}
+    return any(kids[v] == 1 and v in alone for v in range(1, len(graph.edges) + 1))
+
+
+def rvalue_terms(order: int, measure: str, batch, N) -> tuple:
+    """The linkless decorated diagrams with at most ``order`` edges, as :class:`RTerm` s.
+
+    Args:
+        order: the highest number of edges.
+        measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
+        batch: the batch size ``B``.
+        N: the number of training points (for the training-root factors).
+
+    >>> [(t.diagram.text(), t.factor) for t in rvalue_terms(2, 'test', 1, 3)]
+    [('*', 1), ('*(a)', -1), ('*(a, a)', 1/2), ('*(a, b)', 1/2), ('*(a(a))', 1)]
+    """
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 0:
+        raise OrderError(f"order must be a non-negative integer, got {order!r}")
+    if order > 16:
+        raise OrderError(f"order {order} is beyond the resummed expansion's reach (16)")
+    if measure not in _QUANTITIES:
+        raise MeasureError(f"unknown measure {measure!r}; expected one of {sorted(_QUANTITIES)}")
+    only_linkless = measure in ("test", "weights")
+    out = []
+    for d in range(order + 1):
+        for D in enumerate_diagrams(d, linkless=only_linkless):
+            for f, g in decorated_values(D, measure, 1, N):
+                if not only_linkless and _graph_links(g):
+                    continue
+                out.append(_term(D, g, (-sympy.Integer(1) / batch) ** d / D.n_automorphisms * f))
+    return tuple(out)
+
+
+def _term(D: Diagram, graph, factor) -> RTerm:
+    d = D.order
+    degrees = dict(graph.degrees)
+    letters = iter(_LETTERS)
+    slots = {u: "" for u in degrees}
+    edges = []
+    for v, target in enumerate(graph.edges, start=1):
+        child = next(letters)
+        slots[v] = child + slots[v]
+        parent = None
+        if target is not None:
+            parent = next(letters)
+            slots[target] += parent
+        edges.append((child, parent))
+    blocks = tuple((tuple(degrees[u] for u in b), "".join(slots[u] for u in b))
+                   for b in graph.blocks)
+    data_blocks = [b for b in graph.blocks if any(1 <= u <= d for u in b)]
+    row = {u: i for i, b in enumerate(data_blocks) for u in b if 1 <= u <= d}
+    return RTerm(D, sympy.Rational(factor), tuple(graph.edges), tuple(row[v] for v in range(1, d + 1)),
+                 blocks, tuple(edges))
+
+
+# -- the schedule's space-time ---------------------------------------------------
+
+def _memberships(schedule: BaseSchedule) -> tuple:
+    """``(probability, membership matrix M[t, n])`` for every realization."""
+    out = []
+    for p, s in schedule.realizations():
+        M = np.zeros((s.T, s.N))
+        for t, b in enumerate(s.batches):
+            M[t, list(b)] = 1.0
+        out.append((p, M))
+    return tuple(out)
+
+
+def _time_assignments(term: RTerm, T: int):
+    """Every strictly increasing time assignment of the data nodes (root and loose ends at ``T``)."""
+    d = term.order
+    times = [T] + [0] * d
+
+    def place(v):
+        if v > d:
+            yield tuple(times[1:])
+            return
+        p = term.parents[v - 1]
+        for t in range(times[0 if p is None else p]):
+            times[v] = t
+            yield from place(v + 1)
+
+    yield from place(1)
+
+
+def _lags(term: RTerm, memberships, T: int) -> dict:
+    """``{edge lags: summed row counts}``: the embeddings grouped by the time
+    differences of their edges, averaged over the schedule's realizations."""
+    out: dict = {}
+    n_rows = max(term.rows, default=-1) + 1
+    for times in _time_assignments(term, T):
+        count = sympy.Integer(0)
+        for p, M in memberships:
+            rows = np.ones((n_rows, M.shape[1]))
+            for v, t in enumerate(times):
+                rows[term.rows[v]] *= M[t]
+            count += p * int(np.prod(rows.sum(axis=1)))
+        if count:
+            lags = tuple((times[p - 1] if p else T) - t for p, t in zip(term.parents, times))
+            out[lags] = out.get(lags, 0) + count
+    return out
+
+
+# -- exact evaluation ----------------------------------------------------------------
+
+def _entries(array) -> tuple:
+    """The entries of a SymPy array (or a scalar) in row-major order, and its shape."""
+    if not isinstance(array, sympy.NDimArray):
+        return [sympy.sympify(array)], ()
+    shape = tuple(array.shape)
+    return [array[i] for i in itertools.product(*map(range, shape))], shape
+
+
+def _exact_array(array, what: str) -> np.ndarray:
+    entries, shape = _entries(array)
+    flat = []
+    for x in entries:
+        if not x.is_Rational:
+            raise LandscapeError(f"the exact resummed value needs rational statistics; "
+                                 f"{what} has the entry {x}")
+        flat.append(_RING(QQ(int(x.p), int(x.q))))
+    return np.array(flat + [None], dtype=object)[:-1].reshape(shape)
+
+
+def _exact_total(terms, landscape: Landscape, schedule: BaseSchedule, vector: bool):
+    """The resummed sum as a list (one entry, or one per parameter) of ``QQ[eta]`` elements."""
+    P, T = landscape.dim, schedule.T
+    memberships = _memberships(schedule)
+    stats = {}
+    identity = _exact_array(sympy.ImmutableDenseNDimArray(sympy.eye(P)), "I")
+    times_eta = np.frompyfunc(lambda a: a * _ETA, 1, 1)
+    step = identity - times_eta(_exact_array(landscape.H, "H"))
+    powers = [times_eta(identity)]
+    total = np.array([_RING.zero] * (P if vector else 1), dtype=object)
+    for term in terms:
+        tensors = []
+        for degrees, _ in term.blocks:
+            if degrees not in stats:
+                stats[degrees] = _exact_array(landscape.cumulant(*degrees), f"kappa{degrees}")
+            tensors.append(stats[degrees])
+        if all(x == 0 for a in tensors for x in a.flat):
+            continue
+        subscripts = term.subscripts(eigen=False)
+        for lags, count in _lags(term, memberships, T).items():
+            while len(powers) < max(lags, default=0):
+                powers.append(powers[-1].dot(step))
+            edges = [powers[k - 1] for k in lags]
+            value = np.einsum(subscripts, *tensors, *edges, optimize="greedy")
+            total = total + np.reshape(value, (-1,)) * (QQ(int(count.p), int(count.q))
+                                                         * QQ(int(term.factor.p), int(term.factor.q)))
+    return list(total)
+
+
+# -- numeric evaluation ----------------------------------------------------------------
+
+def _sweep(term: RTerm, memberships, x, eta) -> np.ndarray:
+    """``R[eta, i_1, ..., i_d]``: the row-weighted sum over time assignments of the
+    product of edge propagators, edge ``v`` taken at eigenvalue index ``i_v``.
+
+    ``x = (discrete, steps)``: ``steps[eta, i]`` is the one-step factor of the
+    propagator; the discrete form updates ``b(t+1) = steps b(t) + eta f(t)``,
+    the exponential one ``b(t+1) = steps (b(t) + eta f(t))``."""
+    d = term.order
+    E = eta.shape[0]
+    ones = np.ones(E)
+    kids = term.children
+    sub = [[v] for v in range(d + 1)]
+    members = Counter(term.rows)
+    inside = [Counter() for _ in range(d + 1)]
+    for v in range(d, 0, -1):
+        inside[v][term.rows[v - 1]] += 1
+        p = term.parents[v - 1]
+        p = 0 if p is None else p
+        sub[p] += sub[v]
+        inside[p] += inside[v]
+    row_label = lambda b: d + 1 + b  # noqa: E731
+    labels = [None] + [[0] + sorted(sub[v]) + [row_label(b) for b in sorted(inside[v])
+                                               if inside[v][b] < members[b]]
+                       for v in range(1, d + 1)]
+    position = [None] + [labels[v].index(v) for v in range(1, d + 1)]
+    discrete, steps = x
+    total = np.zeros((E,) + (steps.shape[1],) * d)
+    for p, M in memberships:
+        T, N = M.shape
+        state = [None] + [np.zeros([E if a == 0 else N if a > d else steps.shape[1]
+                                    for a in labels[v]]) for v in range(1, d + 1)]
+        factors = [None] + [steps.reshape([E if a == 0 else steps.shape[1] if a == v else 1
+                                           for a in labels[v]]) for v in range(1, d + 1)]
+        for t in range(T):
+            flows = [None] * (d + 1)
+            for v in range(d, 0, -1):
+                operands = [ones, [0], M[t], [row_label(term.rows[v - 1])]]
+                for c in kids[v]:
+                    operands += [state[c], labels[c]]
+                out = [a for a in labels[v] if a != v]
+                flows[v] = np.expand_dims(np.einsum(*operands, out), position[v]) \
+                    * eta.reshape((E,) + (1,) * (len(labels[v]) - 1))
+            for v in range(1, d + 1):
+                state[v] = factors[v] * state[v] + flows[v] if discrete else \
+                    factors[v] * (state[v] + flows[v])
+        operands = [ones, [0]]
+        for c in kids[0]:
+            operands += [state[c], labels[c]]
+        total = total + float(p) * np.einsum(*operands, list(range(d + 1)))
+    return total
+
+
+# -- the result -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Resummed:
+    """The resummed prediction of ``E s(theta_T)`` from linkless diagrams with at most
+    ``order`` edges (Tenka's Theorem 1, truncated).
+
+    Call it on learning rates (a number or an array) for float64 values; for
+    ``measure='weights'`` the values are displacements ``E theta_T - theta_0``
+    with a trailing axis of length ``P``.  :attr:`expr` is the exact
+    polynomial in :attr:`eta` (rational statistics, discrete propagator) and
+    :meth:`series` its Taylor expansion.
+
+    Build one with :func:`resummed_loss` or :func:`resummed_displacement`.
+
+    Attributes:
+        schedule: a concrete schedule.
+        landscape: the landscape whose statistics at the initialization are used.
+        order: the highest number of edges of a linkless diagram kept.
+        measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
+        propagator: ``'discrete'`` (exact) or ``'exponential'`` (Remark 1).
+        eta: the learning-rate symbol of :attr:`expr`.
+        terms: the :class:`RTerm` s summed (built from the others).
+    """
+
+    schedule: BaseSchedule
+    landscape: Landscape
+    order: int
+    measure: str = "test"
+    propagator: str = "discrete"
+    eta: sympy.Symbol = ETA
+    terms: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not isinstance(self.schedule, BaseSchedule):
+            raise TypeError(f"schedule must be a symsgd schedule, got {type(self.schedule).__name__}")
+        if not self.schedule.is_concrete:
+            raise ScheduleError(f"the resummed form sums over the embeddings into a concrete "
+                                f"space-time; {self.schedule} has symbolic sizes")
+        if not isinstance(self.landscape, Landscape):
+            raise LandscapeError("the resummed form needs a landscape (its statistics at the "
+                                 f"initialization), got {type(self.landscape).__name__}")
+        if self.propagator not in PROPAGATORS:
+            raise ValueError(f"propagator must be one of {PROPAGATORS}, got {self.propagator!r}")
+        if not isinstance(self.eta, sympy.Symbol):
+            raise TypeError("eta must be a SymPy Symbol")
+        terms = rvalue_terms(self.order, self.measure, self.schedule.batch, self.schedule.N)
+        object.__setattr__(self, "order", int(self.order))
+        object.__setattr__(self, "terms", terms)
+
+    @property
+    def quantity(self) -> str:
+        """What is predicted, e.g. ``'test loss'``."""
+        return _QUANTITIES[self.measure]
+
+    @property
+    def _vector(self) -> bool:
+        return self.measure == "weights"
+
+    @functools.cached_property
+    def expr(self):
+        """The exact resummed prediction: a polynomial in :attr:`eta` (a SymPy array of
+        them for ``'weights'``), with rational coefficients.
+
+        The embeddings are listed one time assignment at a time (about ``T^order``
+        of them): meant for small ``T``; call the object for large ``T``."""
+        if self.propagator != "discrete":
+            raise ValueError("the exact form uses the discrete propagator; "
+                             "build the Resummed with propagator='discrete'")
+        total = _exact_total(self.terms, self.landscape, self.schedule, self._vector)
+        values = [p.as_expr(self.eta) for p in total]
+        return sympy.ImmutableDenseNDimArray(values) if self._vector else values[0]
+
+    def series(self, order: int | None = None) -> Series:
+        """The Taylor expansion of :attr:`expr` to ``order`` (default: :attr:`order`).
+
+        Up to :attr:`order` it equals the diagram expansion's series.
+        """
+        order = self.order if order is None else order
+        if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 0:
+            raise OrderError(f"order must be a non-negative integer, got {order!r}")
+        values = list(self.expr) if self._vector else [self.expr]
+        polys = [sympy.Poly(v, self.eta) for v in values]
+        coeffs = []
+        for k in range(order + 1):
+            c = [p.coeff_monomial(self.eta ** k) for p in polys]
+            coeffs.append(sympy.ImmutableDenseNDimArray(c) if self._vector else c[0])
+        return Series(tuple(coeffs), self.eta, self.quantity, self.schedule,
+                      "diagrams (resummed)")
+
+    @functools.cached_property
+    def _numeric(self):
+        H = _floats(self.landscape.H, "H").reshape(self.landscape.dim, self.landscape.dim)
+        lam, U = np.linalg.eigh(H)
+        kept = []
+        for term in self.terms:
+            tensors = [_floats(self.landscape.cumulant(*deg), f"kappa{deg}") for deg, _ in term.blocks]
+            ends = [U] * sum(2 for _ in term.edges)
+            K = np.asarray(opt_einsum.contract(term.subscripts(eigen=True), *tensors, *ends))
+            if np.any(K):
+                kept.append((float(term.factor), term, K))
+        return lam, kept, _memberships(self.schedule)
+
+    def __call__(self, eta) -> np.ndarray:
+        """The prediction at the learning rates ``eta`` (float64, shape of ``eta``,
+        plus ``(P,)`` for ``'weights'``)."""
+        rates = np.asarray(eta, dtype=np.float64)
+        if not np.all(np.isfinite(rates)):
+            raise NonFiniteError(f"learning rates must be finite, got {eta!r}")
+        flat = rates.reshape(-1)
+        lam, kept, memberships = self._numeric
+        if self.propagator == "discrete":
+            steps = (True, 1.0 - flat[:, None] * lam[None, :])
+        else:
+            steps = (False, np.exp(-flat[:, None] * lam[None, :]))
+        out = np.zeros(flat.shape + ((self.landscape.dim,) if self._vector else ()))
+        for factor, term, K in kept:
+            R = _sweep(term, memberships, steps, flat)
+            d = term.order
+            out += factor * np.einsum(K, list(range(1, d + 1)) + ([d + 1] if self._vector else []),
+                                      R, list(range(d + 1)),
+                                      [0] + ([d + 1] if self._vector else []))
+        return out.reshape(rates.shape + out.shape[1:])
+
+    def __repr__(self) -> str:
+        extra = "" if self.propagator == "discrete" else f", propagator={self.propagator!r}"
+        return (f"Resummed({self.quantity}, {self.schedule}, order={self.order}, "
+                f"{len(self.terms)} terms{extra})")
+
+
+def _floats(array, what: str) -> np.ndarray:
+    entries, shape = _entries(array)
+    try:
+        return np.array([float(x) for x in entries], dtype=np.float64).reshape(shape)
+    except TypeError:
+        raise LandscapeError(f"the numeric resummed value needs numeric statistics; "
+                             f"{what} is {array}") from None
+
+
+def resummed_loss(schedule: BaseSchedule, landscape: Landscape, order: int, measure: str = "test",
+                  propagator: str = "discrete", eta: sympy.Symbol = ETA) -> Resummed:
+    """The resummed prediction of the expected test loss (or ``'train'``, ``'gap'``).
+
+    Args:
+        schedule: a concrete schedule (random reshuffling is averaged exactly).
+        landscape: the landscape.
+        order: the highest number of edges of a linkless diagram kept.
+        measure: ``'test'``, ``'train'`` or ``'gap'``.
+        propagator: ``'discrete'`` (exact) or ``'exponential'`` (Remark 1).
+        eta: the learning-rate symbol of the exact form.
+
+    >>> from symsgd.landscapes import mean_estimation
+    >>> from symsgd.schedule import gd
+    >>> resummed_loss(gd(2, steps=2), mean_estimation(init=1), 2).expr
+    3*eta**4/4 - 3*eta**3 + 4*eta**2 - 2*eta + 1/2
+    """
+    if measure == "weights" or measure not in _QUANTITIES:
+        raise MeasureError(f"measure must be 'test', 'train' or 'gap', got {measure!r}; "
+                           "use resummed_displacement for the weights")
+    return Resummed(schedule, landscape, order, measure, propagator, eta)
+
+
+def resummed_displacement(schedule: BaseSchedule, landscape: Landscape, order: int,
+                          propagator: str = "discrete", eta: sympy.Symbol = ETA) -> Resummed:
+    """The resummed prediction of ``E theta_T - theta_0`` (the root is a loose end).
+
+    >>> from symsgd.landscapes import mean_estimation
+    >>> from symsgd.schedule import sgd
+    >>> resummed_displacement(sgd(2), mean_estimation(init=1), 1).expr
+    [eta**2 - 2*eta]
+    """
+    return Resummed(schedule, landscape, order, "weights", propagator, eta)
