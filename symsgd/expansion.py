@@ -23,14 +23,13 @@ eta**4 - 3*eta**3 + 4*eta**2 - 2*eta + 1
 
 from __future__ import annotations
 
-import numbers
 
 import sympy
 
 from . import _exact, perturbation
 from .diagrams.resum import Resummed
 from .diagrams.values import diagrams_route
-from .errors import LandscapeError, MeasureError, OrderError
+from .errors import LandscapeError, MeasureError, check_order
 from .schedule import BaseSchedule
 from .series import ETA, Series
 
@@ -54,12 +53,9 @@ METHODS = {"exact": _exact_route, "direct": perturbation.route, "diagrams": diag
 def _check(schedule, order, method):
     if not isinstance(schedule, BaseSchedule):
         raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
-    if isinstance(order, bool) or not isinstance(order, (numbers.Integral, sympy.Integer)) \
-            or order < 0:
-        raise OrderError(f"order must be a non-negative integer, got {order!r}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; available: {sorted(METHODS)}")
-    return int(order)
+    return check_order(order)
 
 
 def _resummed(schedule, order, landscape, method, quantity, moment, eta) -> Resummed:
@@ -115,7 +111,7 @@ def expected_loss(schedule, order, landscape=None, method=None, measure="test",
     order = _check(schedule, order, method)
     coeffs = METHODS[method](schedule, order, landscape, measure, moment, progress)
     name = MEASURES[measure] if moment == 1 else f"second moment of the {MEASURES[measure]}"
-    return Series(tuple(coeffs), eta, name, schedule, method, _notes(schedule))
+    return Series(tuple(coeffs), eta, name, schedule, method, _notes(schedule), measure, moment)
 
 
 def expected_displacement(schedule, order, landscape=None, method=None, eta=ETA,
@@ -144,5 +140,5 @@ def expected_displacement(schedule, order, landscape=None, method=None, eta=ETA,
     if isinstance(coeffs[0], list):
         coeffs[0] = [sympy.S.Zero] * len(coeffs[0])
         coeffs = [sympy.ImmutableDenseNDimArray(c) for c in coeffs]
-    return Series(tuple(coeffs), eta,
-                  "weight displacement", schedule, method, _notes(schedule))
+    return Series(tuple(coeffs), eta, "weight displacement", schedule, method, _notes(schedule),
+                  "weights")

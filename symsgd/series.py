@@ -74,6 +74,11 @@ class Series:
         notes: assumptions worth reporting (e.g. the reshuffling rule); ``str``
             (so ``print``) shows them as trailing ``#`` lines; ``repr``, LaTeX
             and f-strings (one line) do not.
+        measure: the measured function as a key of
+            :data:`symsgd.measures.ROOT_PRODUCTS` (``'test'``, ``'train'``,
+            ``'gap'``, ``'weights'``), when known; with ``schedule`` it lets
+            :meth:`diagrams` list the contributing diagrams.
+        moment: 1 for the mean, 2 for the second moment.
     """
 
     coefficients: tuple
@@ -82,6 +87,8 @@ class Series:
     schedule: object = field(default=None, compare=False)
     method: str = field(default="", compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
+    measure: str | None = field(default=None, compare=False)
+    moment: int = field(default=1, compare=False)
 
     def __post_init__(self):
         coeffs = tuple(_as_sympy(c) for c in self.coefficients)
@@ -155,6 +162,31 @@ class Series:
                       self.schedule if self.schedule == other.schedule else None,
                       self.method if self.method == other.method else "",
                       tuple(dict.fromkeys(self.notes + other.notes)))
+
+    def diagrams(self, k: int) -> tuple:
+        """The diagrams behind the coefficient of ``eta**k``, whatever route derived it.
+
+        Returns the :class:`~symsgd.diagrams.values.Contribution` of every
+        diagram with ``k`` edges that embeds into the schedule: its weight
+        (embeddings over automorphisms, times ``(-1/B)^k``) and its uvalue, a
+        contraction.  Their terms add up to the symbolic coefficient.
+
+        >>> import sympy
+        >>> from symsgd import expected_loss, sgd
+        >>> N = sympy.Symbol('N', integer=True, positive=True)
+        >>> s = expected_loss(sgd(N), 2, method='direct')
+        >>> [(c.diagram.text(), c.weight, c.value) for c in s.diagrams(2)]
+        [('*(a, a)', N/2, C:H), ('*(a, b)', N**2/2, [G H G]), ('*(a(b))', N**2/2 - N/2, [G H G])]
+        >>> sympy.expand(sum(c.term for c in s.diagrams(2)) - s.coeff(2))
+        0
+        """
+        self.coeff(k)
+        if self.measure is None or self.schedule is None:
+            raise ValueError("this series does not record its measure and schedule (a sum of "
+                             "different quantities, or built by hand): no diagrams to list")
+        from .diagrams.values import contributions
+
+        return tuple(contributions(self.schedule, k, self.measure, self.moment)[k])
 
     def _check_compatible(self, other: "Series") -> None:
         if other.eta != self.eta:
