@@ -36,12 +36,69 @@ def test_children_left_of_parents_and_embedding_positions():
     assert all(pos[v][0] < pos[D.parents[v]][0] for v in range(1, D.n_nodes))
     f = next(iter_embeddings(D, sgd(4, epochs=2)))
     pos = layout(D, f)
-    assert pos[0][0] == 8 and all(pos[v] == (f[v][1], f[v][0]) for v in range(1, D.n_nodes))
+    assert pos[0][0] == 8 and all(pos[v][0] == f[v][1] and abs(pos[v][1] - f[v][0]) < 0.5
+                                  for v in range(1, D.n_nodes))
     ax = D.draw(embedding=f)
     assert ax.get_xlabel() == "t" and len(by_gid(ax, "diagram-nodes")[0].get_offsets()) == 5
     plt.close("all")
     with pytest.raises(DiagramError):
         layout(D, f[:3])
+
+
+@pytest.mark.parametrize("schedule", [sgd(2, epochs=2), sgd(4, batch=2, epochs=2)], ids=str)
+def test_embedded_nodes_stay_in_their_cells_and_never_coincide(schedule):
+    """Nodes that share a cell (allowed, and common: both ends of C in one step) are spread
+    within it, so none hides another and every outline has a visible length."""
+    for D in enumerate_diagrams(3):
+        for f in iter_embeddings(D, schedule):
+            pos = layout(D, f)
+            assert len(set(pos)) == D.n_nodes
+            assert all(pos[v][0] == f[v][1] and abs(pos[v][1] - f[v][0]) < 0.5
+                       for v in range(1, D.n_nodes))
+
+
+def _distance_to_path(point, path):
+    px, py = point
+    best = float("inf")
+    for (x0, y0), (x1, y1) in zip(path, path[1:]):
+        dx, dy = x1 - x0, y1 - y0
+        s = max(0.0, min(1.0, ((px - x0) * dx + (py - y0) * dy) / (dx * dx + dy * dy or 1)))
+        best = min(best, ((px - x0 - s * dx) ** 2 + (py - y0 - s * dy) ** 2) ** 0.5)
+    return best
+
+
+@pytest.mark.parametrize("d", [3, 4])
+def test_outlines_pass_over_no_other_node(d):
+    """A tie's band joins its own nodes and keeps clear of the others (it bends around a node
+    between two of its members, as in *(a(b(a))))."""
+    for D in enumerate_diagrams(d):
+        fig, ax = plt.subplots()
+        draw(D, ax=ax)
+        pos = layout(D)
+        bands = by_gid(ax, "diagram-block")
+        for band, block in zip(bands, [b for b in D.blocks if len(b) > 1]):
+            path = [tuple(p) for p in band.get_xydata()]
+            assert all(_distance_to_path(pos[v], path) < 1e-9 for v in block)
+            assert all(_distance_to_path(pos[v], path) > 0.15
+                       for v in range(D.n_nodes) if v not in block), D
+        plt.close(fig)
+    assert "bend left" in Diagram("*(a(b(a)))").to_tikz()
+    assert "bend left" not in Diagram("*(a(a(b)))").to_tikz()
+
+
+def test_space_time_shaded_under_an_embedding():
+    D = Diagram("*(a(a))")
+    schedule = sgd(3, epochs=2)
+    f = next(iter_embeddings(D, schedule))
+    fig, ax = plt.subplots()
+    draw(D, ax=ax, embedding=f, schedule=schedule)
+    cells = by_gid(ax, "space-time")
+    assert sorted((round(r.get_y() + 0.45), round(r.get_x() + 0.45)) for r in cells) \
+        == sorted(schedule.cells)
+    assert len(by_gid(ax, "diagram-block")) == 1
+    plt.close(fig)
+    with pytest.raises(DiagramError):
+        draw(D, schedule=schedule)
 
 
 def test_tikz_elements():
