@@ -6,7 +6,7 @@
 Series(2 - 15*eta + O(eta**2))
 """
 
-from . import landscapes
+from . import diagrams, landscapes
 from .distributions import Dataset, Distribution, RandomVariables, StandardNormal
 from .errors import (BackendError, LandscapeError, MeasureError, MissingStatisticError,
                      MomentError, NonFiniteError, NotPolynomialError, OrderError, ScheduleError,
@@ -20,7 +20,7 @@ from .simulate import Simulation, simulate
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "Landscape", "landscapes",
+    "Landscape", "landscapes", "diagrams",
     "Distribution", "StandardNormal", "RandomVariables", "Dataset",
     "GDSchedule", "Schedule", "SGDSchedule", "gd", "sgd",
     "Series", "ETA", "expected_loss", "expected_displacement",
