@@ -8,9 +8,10 @@ Series(2 - 15*eta + O(eta**2))
 
 from . import diagrams, landscapes
 from .distributions import Dataset, Distribution, RandomVariables, StandardNormal
-from .errors import (BackendError, LandscapeError, MeasureError, MissingStatisticError,
-                     MomentError, NonFiniteError, NotPolynomialError, OrderError, ScheduleError,
-                     ShapeError, StabilityError, SymbolError, SymsgdError)
+from .errors import (BackendError, LandscapeError, MatrixError, MeasureError,
+                     MissingStatisticError, MomentError, NonFiniteError, NotPolynomialError,
+                     OrderError, RangeError, ScheduleError, ShapeError, StabilityError,
+                     SymbolError, SymsgdError)
 from .expansion import expected_displacement, expected_loss
 from .landscape import Landscape
 from .schedule import GDSchedule, Schedule, SGDSchedule, gd, sgd
@@ -27,5 +28,5 @@ __all__ = [
     "simulate", "Simulation",
     "SymsgdError", "ScheduleError", "LandscapeError", "MomentError", "OrderError",
     "NotPolynomialError", "MeasureError", "ShapeError", "StabilityError", "NonFiniteError",
-    "SymbolError", "BackendError", "MissingStatisticError",
+    "SymbolError", "BackendError", "MissingStatisticError", "RangeError", "MatrixError",
 ]

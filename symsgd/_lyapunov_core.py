@@ -17,16 +17,21 @@ equation per *pair* of eigenvalues::
     Y = A(k_i) Y A(k_j)^T + B(k_i) B(k_j)^T,     Sigma_ij = (V^T C V)_ij Y(k_i, k_j).
 
 The kernel ``Y(k1, k2)`` is derived once per optimizer class by SymPy from the
-optimizer's own ``(A, B)`` and compiled for numpy and torch.  This gives
+optimizer's own ``(A, B)`` and compiled for numpy and torch in a numerically
+stable form (see :func:`_stable_form`: no cancellation as the momentum tends to
+1, for nearly equal eigenvalues or for small ones).  This gives
 
 * closed forms per eigenvalue for SymPy inputs (commuting ``K`` and ``C``),
 * the exact answer for non-commuting ``K`` and ``C`` in ``O(n^3)`` with full
   precision at the stability edge (no bilinear transform, no Kronecker system),
 * a vectorized fast path when only eigenvalues are given.
 
-:func:`discrete_lyapunov` is a general dense solver (complex Schur form,
-Bartels-Stewart column recursion, one step of iterative refinement) for any
-``A``; :func:`lyapunov_residual` measures the relative residual.
+The numeric code runs on numpy or torch through a small backend table
+(:class:`_Backend`), with one implementation of the validation, whitening and
+eigenvalue handling.  :func:`discrete_lyapunov` is a general dense solver
+(complex Schur form, blocked recursive Bartels-Stewart, one step of iterative
+refinement) for any ``A``; :func:`lyapunov_residual` measures the relative
+residual.
 
 >>> import sympy
 >>> from symsgd.optim import SGD
@@ -39,13 +44,17 @@ from __future__ import annotations
 
 import functools
 import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.linalg
 import sympy
 
-from .errors import NonFiniteError, ShapeError, StabilityError
-from .optim import SGD, HeavyBall, Optimizer, Preconditioned, _as_hessian
+from .errors import MatrixError, NonFiniteError, RangeError, ShapeError, StabilityError
+from .optim import (SGD, HeavyBall, Optimizer, Preconditioned, _as_hessian, _symmetric,
+                    _symmetric_sympy)
 
 __all__ = [
     "stationary_covariance",
@@ -59,6 +68,13 @@ __all__ = [
 ]
 
 _K1, _K2 = sympy.symbols("k1 k2", real=True)
+_MEAN, _HALF = sympy.symbols("kbar h", real=True)
+
+#: Hyperparameters in ``[0, 1]`` that the compiled kernels take as ``1 - value``.
+#: The kernels are singular as the momentum tends to 1; ``1 - value`` is exact
+#: in floating point for ``value >= 1/2`` (Sterbenz), so passing it instead of
+#: ``value`` keeps the small factors ``(1 - momentum)^2`` exact.
+_COMPLEMENTED = ("momentum", "nu")
 
 
 # ----------------------------------------------------------------------------
@@ -73,18 +89,70 @@ def _canonical(opt: Optimizer):
     :func:`_whiten`), which maps it to ``lr = 1``.
     """
     if isinstance(opt, Preconditioned):
-        lr = opt.lr_matrix if opt.is_scalar else 1
+        lr = 1 if opt.has_matrix_lr else opt.lr_matrix
+        wd = 0 if opt.has_matrix_lr else opt.weight_decay
         if opt.order == 1:
-            return SGD(lr, weight_decay=opt.weight_decay if opt.is_scalar else 0)
-        return HeavyBall(lr, opt.momentum, weight_decay=opt.weight_decay if opt.is_scalar else 0)
+            return SGD(lr, weight_decay=wd)
+        return HeavyBall(lr, opt.momentum, weight_decay=wd)
     return opt
 
 
-@functools.lru_cache(maxsize=None)
-def _derive_kernel(cls):
-    """Symbolic kernel ``Y(k1, k2)`` of an optimizer class, with symbolic hyperparameters."""
-    names = [n for n in cls.__dataclass_fields__ if n != "weight_decay"]
-    syms = sympy.symbols(" ".join(names), real=True, seq=True)
+class _Kernel(NamedTuple):
+    """The kernel of an optimizer class: symbolic entries and compiled stable forms."""
+
+    names: tuple          # hyperparameter names (dataclass fields but weight_decay)
+    syms: tuple           # their symbols in ``entries``
+    entries: Any          # SymPy matrix Y(k1, k2), factored
+    args: tuple           # (kbar, h, *hyperparameters or their complements) of ``stable``
+    stable: list          # the entries in the stable form of :func:`_stable_form`
+    compiled: dict        # backend kernel name -> f(*args) -> list of entries
+
+
+def _stable_form(expr, names, syms):
+    """``expr(k1, k2, hyperparameters)`` rewritten for accurate floating-point evaluation.
+
+    Substitutes ``k1 = kbar + h``, ``k2 = kbar - h`` and ``x = 1 - x'`` for the
+    hyperparameters ``x`` in :data:`_COMPLEMENTED`, and writes numerator and
+    denominator as polynomials in ``h`` whose coefficients are factored.  The
+    ``h^0`` coefficient of the denominator is the kernel's denominator on the
+    diagonal, a product of factors such as ``kbar``, ``1 - momentum`` and the
+    distance to the stability edge ``2 (1 + momentum) - lr kbar``, each evaluated
+    without cancellation; the remaining coefficients multiply powers of the
+    exactly computed ``h = (k1 - k2) / 2``.  The expanded form that
+    ``sympy.factor`` gives instead cancels like ``(1 - momentum)^2`` (heavy
+    ball's denominator holds ``k1 (mu^3 - mu^2 - mu + 1)``).
+
+    Returns the new expression and its hyperparameter arguments (in the order of
+    ``names``).  Heavy ball's weight-weight entry, with ``s = 1 - momentum``,
+    is ``lr s (2 - s) / (s^2 kbar (2 (2 - s) - lr kbar) + lr (2 - s)^2 h^2)``:
+
+    >>> from symsgd.optim import HeavyBall
+    >>> kern = _derive_kernel(HeavyBall)
+    >>> kern.entries[0, 0]  # doctest: +ELLIPSIS
+    -lr*(momentum - 1)*(momentum + 1)/(k1**2*lr*momentum - ... + k2*momentum**3 - ... + k2)
+    >>> form, args = _stable_form(kern.entries[0, 0], kern.names, kern.syms)
+    >>> form
+    -lr*one_minus_momentum*(one_minus_momentum - 2)/(h**2*lr*(one_minus_momentum - 2)**2
+    - kbar*one_minus_momentum**2*(kbar*lr + 2*one_minus_momentum - 4))
+    """
+    args = [sympy.Symbol(f"one_minus_{n}", real=True) if n in _COMPLEMENTED else x
+            for n, x in zip(names, syms)]
+    subs = {_K1: _MEAN + _HALF, _K2: _MEAN - _HALF}
+    subs.update({x: 1 - a for n, x, a in zip(names, syms, args) if n in _COMPLEMENTED})
+    num, den = sympy.fraction(sympy.cancel(sympy.together(expr.subs(subs))))
+
+    def in_powers_of_h(poly):
+        return sympy.Add(*[sympy.factor(coef) * _HALF ** power
+                           for (power,), coef in sympy.Poly(poly, _HALF).terms()])
+
+    return in_powers_of_h(num) / in_powers_of_h(den), args
+
+
+@functools.cache
+def _derive_kernel(cls) -> _Kernel:
+    """Kernel ``Y(k1, k2)`` of an optimizer class, with symbolic hyperparameters."""
+    names = tuple(n for n in cls.__dataclass_fields__ if n != "weight_decay")
+    syms = tuple(sympy.symbols(" ".join(names), real=True, seq=True))
     opt = cls(**dict(zip(names, syms)))
     a1, b1 = opt.state_space(_K1)
     a2, b2 = opt.state_space(_K2)
@@ -92,12 +160,14 @@ def _derive_kernel(cls):
     y = sympy.Matrix(s, s, sympy.symbols(f"y0:{s * s}"))
     solution = sympy.solve(list(y - a1 * y * a2.T - b1 * b2.T), list(y), dict=True)[0]
     entries = sympy.Matrix(s, s, [sympy.factor(solution[v]) for v in y])
-    args = (_K1, _K2) + tuple(syms)
+    stable = [_stable_form(solution[v], names, syms) for v in y]
+    args = (_MEAN, _HALF) + tuple(stable[0][1])
+    forms = [form for form, _ in stable]
     compiled = {
-        "numpy": sympy.lambdify(args, list(entries), modules="numpy", cse=True),
-        "torch": sympy.lambdify(args, list(entries), modules="math", cse=True),
+        "numpy": sympy.lambdify(args, forms, modules="numpy", cse=True),
+        "torch": sympy.lambdify(args, forms, modules="math", cse=True),
     }
-    return names, syms, entries, compiled
+    return _Kernel(names, syms, entries, args, forms, compiled)
 
 
 def kernel(optimizer: Optimizer):
@@ -107,7 +177,8 @@ def kernel(optimizer: Optimizer):
     ``A(k), B(k)`` is the optimizer's state space on a scalar Hessian ``k``
     (weight decay excluded: ``k`` is the effective curvature).  Entry ``[0, 0]``
     is the weight-weight part; the stationary weight covariance is
-    ``V (C_hat * Y[0, 0](k_i, k_j)) V^T``.
+    ``V (C_hat * Y[0, 0](k_i, k_j)) V^T``.  (Numeric evaluation uses an
+    equivalent, numerically stable form of the same rational functions.)
 
     Args:
         optimizer: any optimizer of :mod:`symsgd.optim` (a scalar-rate one for
@@ -119,17 +190,65 @@ def kernel(optimizer: Optimizer):
     -lr/(k1*k2*lr - k1 - k2)
     """
     canon = _canonical(optimizer)
-    names, syms, entries, _ = _derive_kernel(type(canon))
-    values = [getattr(canon, n) for n in names]
-    return entries.subs(dict(zip(syms, values)))
+    kern = _derive_kernel(type(canon))
+    values = [getattr(canon, n) for n in kern.names]
+    return kern.entries.subs(dict(zip(kern.syms, values)))
 
 
-def _kernel_grid(canon, k1, k2, backend="numpy"):
+# ----------------------------------------------------------------------------
+# numeric backends
+
+
+@dataclass(frozen=True)
+class _Backend:
+    """The array operations that differ between numpy and torch (float64 throughout).
+
+    Everything else is written once against ``xp`` (``numpy`` or ``torch``:
+    ``isfinite``, ``abs``, ``where``, ``sqrt``, ``stack``, ``broadcast_to``,
+    ``linalg.eigh``, ``linalg.eigvalsh``).
+    """
+
+    xp: Any
+    asarray: Callable     # anything -> float64 array on the backend's device
+    eye: Callable         # n -> identity
+    block: Callable       # nested lists of matrices -> one matrix
+    numpy: Callable       # array -> numpy array (for the stability check)
+    kernel: str           # key of the compiled kernel in _Kernel.compiled
+
+
+_NUMPY = _Backend(np, lambda x: np.asarray(x, dtype=float), np.eye, np.block, np.asarray,
+                  "numpy")
+
+
+@functools.cache
+def _torch_backend(device) -> _Backend:
+    """The torch backend on ``device`` (built once per device)."""
+    import torch
+
+    dev = torch.device(device)
+
+    def asarray(x):
+        if isinstance(x, np.ndarray):
+            x = np.array(x)  # a writable copy: torch does not wrap read-only arrays
+        return torch.as_tensor(x, dtype=torch.float64, device=dev)
+
+    return _Backend(torch, asarray, lambda n: torch.eye(n, dtype=torch.float64, device=dev),
+                    lambda rows: torch.cat([torch.cat(row, dim=1) for row in rows], dim=0),
+                    lambda x: x.detach().cpu().numpy(), "torch")
+
+
+def _full(x, shape, be):
+    """``x`` (a number or an array) broadcast to ``shape`` on backend ``be``."""
+    return be.xp.broadcast_to(be.asarray(x), tuple(shape))
+
+
+def _kernel_grid(canon, k1, k2, be=_NUMPY):
     """Numeric kernel entries on broadcast arrays ``k1, k2``: a list of ``s*s`` arrays."""
-    names, _, _, compiled = _derive_kernel(type(canon))
-    values = [float(getattr(canon, n)) for n in names]
+    kern = _derive_kernel(type(canon))
+    values = [1 - float(getattr(canon, n)) if n in _COMPLEMENTED else float(getattr(canon, n))
+              for n in kern.names]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return compiled[backend](k1, k2, *values)
+        return kern.compiled[be.kernel]((k1 + k2) / 2, (k1 - k2) / 2, *values)
 
 
 # ----------------------------------------------------------------------------
@@ -140,124 +259,228 @@ def _is_sympy(x) -> bool:
     return isinstance(x, (sympy.Basic, sympy.MatrixBase))
 
 
-def _noise_matrix(noise, n, what="noise"):
-    """Validate a numeric noise covariance for dimension ``n``: symmetric PSD, finite."""
-    if isinstance(noise, numbers.Real) and not isinstance(noise, bool):
-        if not np.isfinite(noise):
-            raise NonFiniteError(f"the {what} must be finite, got {noise!r}")
-        if noise < 0:
-            raise ValueError(f"the {what} variance must be >= 0, got {noise!r}")
-        return float(noise) * np.eye(n)
-    c = np.asarray(noise, dtype=float)
+def _route_symbolic(optimizer: Optimizer, *inputs) -> bool:
+    """Whether ``inputs`` and ``optimizer`` call for the symbolic route.
+
+    Symbolic when an input is a SymPy object or a hyperparameter has free
+    symbols.  Symbolic values mixed with numeric arrays are refused with a
+    :class:`TypeError` (their result would be neither exact nor fast).
+    """
+    params = [*optimizer.hyperparameters().values(), optimizer.weight_decay]
+    if not (any(_is_sympy(x) for x in inputs) or any(
+            _is_sympy(p) and p.free_symbols for p in params)):
+        return False
+    arrays = [x for x in (*inputs, *params) if not _is_sympy(x) and np.ndim(x) > 0]
+    if arrays:
+        raise TypeError(
+            "symbolic inputs (SymPy objects or symbolic hyperparameters) cannot be mixed with "
+            "numeric arrays: pass matrices as sympy.Matrix (exact Rationals) or give the "
+            "optimizer numeric hyperparameters")
+    return True
+
+
+def _sympy_scalar(x, what: str):
+    """A SymPy scalar from a SymPy expression or a real number (never a string)."""
+    if isinstance(x, sympy.MatrixBase) or not isinstance(x, (sympy.Basic, numbers.Real)) or \
+            isinstance(x, bool):
+        raise TypeError(f"{what} must be a SymPy expression or a real number, got {x!r}")
+    return sympy.sympify(x, strict=True)
+
+
+def _sympy_hessian(k):
+    """A validated SymPy Hessian: a symmetric matrix, or a scalar."""
+    if isinstance(k, sympy.MatrixBase):
+        return _symmetric_sympy(sympy.Matrix(k), "the Hessian")
+    return _sympy_scalar(k, "the Hessian")
+
+
+def _sympy_noise(c, n):
+    """A validated SymPy noise covariance for a Hessian of size ``n`` (``None``: scalar).
+
+    Rejects noise that is provably not positive semi-definite (exactly, when it
+    has no free symbols; through its diagonal otherwise).
+    """
+    if n is None:
+        if isinstance(c, sympy.MatrixBase):
+            raise ShapeError("a scalar Hessian needs a scalar noise variance")
+        c = _sympy_scalar(c, "the noise")
+        if c.is_nonnegative is False:
+            raise MatrixError(f"the noise variance must be >= 0, got {c}")
+        return c
+    c = sympy.Matrix(c) if isinstance(c, sympy.MatrixBase) else \
+        _sympy_scalar(c, "the noise") * sympy.eye(n)
     if c.shape != (n, n):
-        raise ShapeError(f"the {what} covariance has shape {c.shape}, expected {(n, n)}")
-    if not np.all(np.isfinite(c)):
-        raise NonFiniteError(f"the {what} covariance contains NaN or infinity")
-    scale = max(np.abs(c).max(), np.finfo(float).tiny)
-    if not np.allclose(c, c.T, rtol=0, atol=1e-12 * scale):
-        raise ValueError(f"the {what} covariance must be symmetric")
-    c = (c + c.T) / 2
-    if n and np.linalg.eigvalsh(c).min() < -1e-10 * scale:
-        raise ValueError(f"the {what} covariance must be positive semi-definite")
+        raise ShapeError(f"the noise covariance has shape {c.shape}, expected {(n, n)}")
+    c = _symmetric_sympy(c, "the noise covariance")
+    psd = c.is_positive_semidefinite if not c.free_symbols else \
+        (False if any(c[i, i].is_nonnegative is False for i in range(n)) else None)
+    if psd is False:
+        raise MatrixError("the noise covariance must be positive semi-definite")
     return c
 
 
-def _noise_vector(noise, n):
-    """Validate per-eigenvalue noise variances (the commuting fast path)."""
-    c = np.broadcast_to(np.asarray(noise, dtype=float), (n,)) if np.ndim(noise) == 0 \
-        else np.asarray(noise, dtype=float)
-    if c.shape != (n,):
-        raise ShapeError(f"per-eigenvalue noise has shape {c.shape}, expected {(n,)}")
-    if not np.all(np.isfinite(c)):
+def _check_stable_sympy(opt: Optimizer, k) -> None:
+    """:meth:`~symsgd.optim.Optimizer.check_stable`, decided exactly for numeric SymPy input.
+
+    Stable iff ``K + wd`` is positive semi-definite and ``bound Lambda^{-1} - (K + wd)``
+    is positive definite (``Lambda = lr`` for a scalar rate).  Does nothing when
+    something has free symbols (the caller is deriving formulas).
+    """
+    values = [k, opt.weight_decay, *opt.hyperparameters().values()]
+    if any(getattr(v, "free_symbols", None) for v in values):
+        return
+    km = k if isinstance(k, sympy.MatrixBase) else sympy.Matrix([[k]])
+    k_eff = opt.effective_hessian(km)
+    lam = opt.lr
+    inv = lam.inv() if isinstance(lam, sympy.MatrixBase) else sympy.eye(km.rows) / lam
+    psd = k_eff.is_positive_semidefinite
+    below = (sympy.sympify(opt.lr_bound()) * inv - k_eff).is_positive_definite
+    if psd and below:
+        return
+    kf = np.array(km.evalf(30).tolist(), dtype=float)
+    if opt.has_matrix_lr:
+        lam_f = np.array(sympy.Matrix(lam).evalf(30).tolist(), dtype=float)
+        opt.check_stable(np.linalg.eigvals(lam_f @ (kf + float(opt.weight_decay) *
+                                                    np.eye(len(kf)))).real)
+    else:
+        opt.check_stable(np.linalg.eigvalsh(kf))
+    if psd is False or below is False:  # exactly unstable, but rounding hid it from floats
+        raise StabilityError(f"the learning rate is on or beyond the stability bound "
+                             f"{opt._bound_text()} = {opt.lr_bound()} (decided exactly)")
+
+
+def _noise_vector(noise, n, be=_NUMPY, what="per-eigenvalue noise variances"):
+    """Validate per-eigenvalue noise variances (the commuting fast path): finite, ``>= 0``."""
+    c = be.asarray(noise)
+    c = _full(c, (n,), be) if c.ndim == 0 else c
+    if tuple(c.shape) != (n,):
+        raise ShapeError(f"per-eigenvalue noise has shape {tuple(c.shape)}, expected {(n,)}")
+    if not bool(be.xp.isfinite(c).all()):
         raise NonFiniteError("the noise contains NaN or infinity")
-    if c.size and c.min() < 0:
-        raise ValueError("per-eigenvalue noise variances must be >= 0")
+    if n and float(c.min()) < 0:
+        raise MatrixError(f"{what} must be >= 0")
     return c
 
 
-def _eigen(k):
+def _noise_matrix(noise, n, be=_NUMPY):
+    """Validate a noise covariance for dimension ``n``: ``c >= 0`` (``c I``) or symmetric PSD."""
+    c = be.asarray(noise)
+    if c.ndim == 0:
+        return _noise_vector(c, 1, be, "the noise variance")[0] * be.eye(n)
+    if tuple(c.shape) != (n, n):
+        raise ShapeError(f"the noise covariance has shape {tuple(c.shape)}, expected {(n, n)}")
+    c = _symmetric(c, "the noise covariance", be.xp)
+    if n and float(be.xp.linalg.eigvalsh(c).min()) < -1e-10 * float(be.xp.abs(c).max()):
+        raise MatrixError("the noise covariance must be positive semi-definite")
+    return c
+
+
+def _eigenvalues(k, be=_NUMPY):
+    """Validate a 1-D array of Hessian eigenvalues (finite)."""
+    if not bool(be.xp.isfinite(k).all()):
+        raise NonFiniteError("the Hessian eigenvalues contain NaN or infinity")
+    return k
+
+
+def _eigen(k, be=_NUMPY):
     """Eigendecomposition of a symmetric matrix, with numerically-zero eigenvalues snapped to 0."""
-    vals, vecs = np.linalg.eigh(k)
-    tol = 64 * np.finfo(float).eps * max(1.0, np.abs(vals).max(initial=0.0)) * max(1, len(vals))
-    vals = np.where(np.abs(vals) <= tol, 0.0, vals)
+    vals, vecs = be.xp.linalg.eigh(k)
+    n = vals.shape[0]
+    if n:
+        top = max(1.0, float(be.xp.abs(vals).max()))
+        vals = be.xp.where(be.xp.abs(vals) <= 64 * np.finfo(float).eps * top * n, 0.0, vals)
     return vals, vecs
 
 
-def _combine(grid, c_hat):
+def _combine(grid, c_hat, be=_NUMPY):
     """``c_hat * grid``, with ``0`` where the kernel is infinite but the noise vanishes."""
-    bad = ~np.isfinite(grid)
-    if not bad.any():
+    xp = be.xp
+    bad = ~xp.isfinite(grid)
+    if not bool(bad.any()):
         return c_hat * grid
-    tol = 1e-10 * max(np.abs(c_hat).max(initial=0.0), np.finfo(float).tiny)
-    if np.any(np.abs(c_hat[bad]) > tol):
+    tol = 1e-10 * max(float(xp.abs(c_hat).max()), np.finfo(float).tiny)
+    if bool((xp.abs(c_hat[bad]) > tol).any()):
         raise StabilityError(
             "the Hessian has a zero eigenvalue along which the noise is nonzero: the weights "
             "diffuse without bound and there is no stationary covariance")
-    return np.where(bad, 0.0, c_hat * np.where(bad, 0.0, grid))
+    return xp.where(bad, 0.0, c_hat * xp.where(bad, 0.0, grid))
 
 
 # ----------------------------------------------------------------------------
 # stationary covariance
 
 
-def _whiten(opt: Preconditioned, k, c):
-    """Map a matrix-rate optimizer to ``lr = 1``: returns ``(S, K~, C~)`` with ``S = Lambda^{1/2}``.
+def _whiten(opt: Preconditioned, k, c, be=_NUMPY):
+    """Map a matrix-rate optimizer to ``lr = 1``: ``(S, S^{-1}, K~, C~)`` with ``S = Lambda^{1/2}``.
 
     With ``u = S^{-1} w`` and ``p = S m`` the update becomes heavy ball with
     ``lr = 1`` on ``K~ = S (K + wd) S`` and noise ``C~ = S C S``.
     """
-    lam = opt.lr_matrix
-    vals, vecs = np.linalg.eigh(lam)
-    s = (vecs * np.sqrt(vals)) @ vecs.T
-    k_eff = k + float(opt.weight_decay) * np.eye(len(k))
-    return s, s @ k_eff @ s, s @ c @ s
+    lam = be.asarray(opt.lr_matrix)
+    n = k.shape[0]
+    if tuple(lam.shape) != (n, n):
+        raise ShapeError(f"lr_matrix has shape {tuple(lam.shape)} but the Hessian has shape "
+                         f"{(n, n)}")
+    vals, vecs = be.xp.linalg.eigh(lam)
+    root = be.xp.sqrt(vals)
+    s, s_inv = (vecs * root) @ vecs.T, (vecs / root) @ vecs.T
+    k_eff = s @ (k + float(opt.weight_decay) * be.eye(n)) @ s
+    return s, s_inv, (k_eff + k_eff.T) / 2, s @ c @ s
 
 
-def _numeric_dense(opt, k, c, full_state):
+def _numeric_dense(opt, k, c, full_state, be=_NUMPY):
     """Stationary covariance for numeric matrices via the eigenbasis kernel."""
     n = k.shape[0]
-    scale = None
-    if isinstance(opt, Preconditioned) and not opt.is_scalar:
-        if opt.lr_matrix.shape != (n, n):
-            raise ShapeError(f"lr_matrix has shape {opt.lr_matrix.shape} but the Hessian "
-                             f"has shape {(n, n)}")
-        scale, k_eff, c = _whiten(opt, k, c)
-        vals, vecs = _eigen(k_eff)
-        opt.check_stable(vals)
-    else:
-        k_eff = opt.effective_hessian(k)
-        vals, vecs = _eigen(k_eff)
-        opt.check_stable(vals - float(opt.weight_decay))
     canon = _canonical(opt)
-    c_hat = vecs.T @ c @ vecs
-    grids = _kernel_grid(canon, vals[:, None], vals[None, :])
     s = canon.order
-    blocks = [[vecs @ _combine(np.broadcast_to(grids[i * s + j], (n, n)), c_hat) @ vecs.T
-               for j in range(s)] for i in range(s)]
-    if scale is not None:
-        inv = np.linalg.inv(scale)
+    if n == 0:
+        return be.asarray(np.zeros((0, 0)))
+    maps = None
+    if opt.has_matrix_lr:
+        scale, inv, k_eff, c = _whiten(opt, k, c, be)
+        vals, vecs = _eigen(k_eff, be)
+        opt.check_stable(be.numpy(vals))
         maps = [scale, inv]
+    else:
+        vals, vecs = _eigen(k, be)
+        opt.check_stable(be.numpy(vals))
+        vals = vals + float(opt.weight_decay)
+    c_hat = vecs.T @ c @ vecs
+    grids = _kernel_grid(canon, vals[:, None], vals[None, :], be)
+    blocks = [[vecs @ _combine(_full(grids[i * s + j], (n, n), be), c_hat, be) @ vecs.T
+               for j in range(s)] for i in range(s)]
+    if maps is not None:
         blocks = [[maps[i] @ blocks[i][j] @ maps[j] for j in range(s)] for i in range(s)]
-    if not full_state:
-        return (blocks[0][0] + blocks[0][0].T) / 2
-    full = np.block(blocks)
-    return (full + full.T) / 2
+    out = be.block(blocks) if full_state else blocks[0][0]
+    return (out + out.T) / 2
 
 
-def _numeric_eigen(opt, k, c, full_state):
+def _numeric_eigen(opt, k, c, full_state, be=_NUMPY):
     """Per-eigenvalue fast path: ``k`` and ``c`` are 1-D arrays of eigenvalues."""
-    if isinstance(opt, Preconditioned) and not opt.is_scalar:
+    if opt.has_matrix_lr:
         raise ShapeError("a matrix lr_matrix needs the full Hessian, not its eigenvalues")
-    opt.check_stable(k)
+    opt.check_stable(be.numpy(k))
     canon = _canonical(opt)
     k_eff = k + float(opt.weight_decay)
-    grids = _kernel_grid(canon, k_eff, k_eff)
+    grids = _kernel_grid(canon, k_eff, k_eff, be)
     s = canon.order
-    out = np.empty(k.shape + (s, s))
-    for i in range(s):
-        for j in range(s):
-            out[:, i, j] = _combine(np.broadcast_to(grids[i * s + j], k.shape), c)
+    out = be.xp.stack([_combine(_full(g, k.shape, be), c, be) for g in grids], -1)
+    out = out.reshape(tuple(k.shape) + (s, s))
     return out if full_state else out[:, 0, 0]
+
+
+def _numeric(opt, hessian, noise, full_state, be=_NUMPY):
+    """The numeric route of :func:`stationary_covariance` on backend ``be``."""
+    k = be.asarray(hessian)
+    if k.ndim <= 1:
+        flat = _eigenvalues(k.reshape(-1), be)
+        c = be.asarray(noise)
+        if k.ndim == 0 and c.reshape(-1).shape[0] == 1:  # scalar K: c, [c] or [[c]]
+            c = c.reshape(-1)
+        out = _numeric_eigen(opt, flat, _noise_vector(c, flat.shape[0], be), full_state, be)
+        return out[0] if k.ndim == 0 else out
+    k = _symmetric(k, "the Hessian", be.xp)
+    return _numeric_dense(opt, k, _noise_matrix(noise, k.shape[0], be), full_state, be)
 
 
 def _symbolic_general(a, b, c):
@@ -277,25 +500,22 @@ def _symbolic_general(a, b, c):
     return x.subs(solution[0]).applyfunc(sympy.factor)
 
 
-def _symbolic(opt, k, c, full_state):
+def _symbolic(opt, hessian, noise, full_state):
     """Symbolic stationary covariance: per-eigenvalue closed forms or a general solve."""
+    k = _sympy_hessian(hessian)
     if not isinstance(k, sympy.MatrixBase):
-        if isinstance(c, sympy.MatrixBase):
-            raise ShapeError("a scalar Hessian needs a scalar noise variance")
-        if isinstance(opt, Preconditioned) and not opt.is_scalar:
+        if opt.has_matrix_lr:
             raise ShapeError("a matrix lr_matrix needs a matrix Hessian")
+        c = _sympy_noise(noise, None)
+        _check_stable_sympy(opt, k)
         k_eff = opt.effective_hessian(k)
         y = kernel(opt).subs({_K1: k_eff, _K2: k_eff})
-        out = (sympy.sympify(c) * y).applyfunc(sympy.factor)
+        out = (c * y).applyfunc(sympy.factor)
         return out if full_state else out[0, 0]
     n = k.rows
-    c = sympy.Matrix(c) if isinstance(c, sympy.MatrixBase) else sympy.sympify(c) * sympy.eye(n)
-    if c.shape != (n, n):
-        raise ShapeError(f"the noise covariance has shape {c.shape}, expected {(n, n)}")
-    if c != c.T:
-        raise ValueError("the noise covariance must be symmetric")
-    if k.is_diagonal() and c.is_diagonal() and (opt_is_scalar := not (
-            isinstance(opt, Preconditioned) and not opt.is_scalar)) and opt_is_scalar:
+    c = _sympy_noise(noise, n)
+    _check_stable_sympy(opt, k)
+    if k.is_diagonal() and c.is_diagonal() and not opt.has_matrix_lr:
         per = [_symbolic(opt, k[i, i], c[i, i], True) for i in range(n)]
         s = per[0].rows if isinstance(per[0], sympy.MatrixBase) else 1
         out = sympy.zeros(s * n, s * n)
@@ -329,43 +549,86 @@ def stationary_covariance(optimizer: Optimizer, hessian, noise, *, full_state: b
 
     Raises:
         StabilityError: a learning rate outside the stability region (the
-            message names the bound), or noise along a flat direction.
-        ShapeError, NonFiniteError, ValueError: bad shapes, NaNs, non-symmetric
-            or non-PSD noise.
+            message names the bound; decided exactly for numeric SymPy input),
+            or noise along a flat direction.
+        ShapeError, NonFiniteError, MatrixError: bad shapes, NaNs, non-symmetric
+            Hessian or noise, noise that is not positive semi-definite.
+        TypeError: symbolic hyperparameters with numeric arrays.
 
     >>> import numpy as np
-    >>> from symsgd.optim import HeavyBall
+    >>> from symsgd.optim import HeavyBall, SGD
     >>> float(stationary_covariance(HeavyBall(1.0, 0.5), 1.0, 1.0))
     1.5
     >>> stationary_covariance(HeavyBall(1.0, 0.5), np.array([1.0, 2.0]), 1.0)
     array([1.5, 1.5])
+    >>> import sympy
+    >>> stationary_covariance(SGD(sympy.Rational(1, 2)), sympy.Integer(1), 1)
+    1/3
+    >>> stationary_covariance(SGD(sympy.Integer(3)), sympy.Integer(1), 1)
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.StabilityError: lr * k_max = 3 must be < 2 = 2
     """
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a symsgd.optim.Optimizer, got {optimizer!r}")
-    if _is_sympy(hessian) or _is_sympy(noise) or any(
-            _is_sympy(v) and not isinstance(v, np.ndarray) and getattr(v, "free_symbols", None)
-            for v in optimizer.hyperparameters().values()):
-        k = hessian if _is_sympy(hessian) else sympy.sympify(hessian)
-        if isinstance(k, sympy.MatrixBase):
-            k = _as_hessian(sympy.Matrix(k))
-        return _symbolic(optimizer, k, noise, full_state)
-    if np.ndim(hessian) == 0:
-        k = np.array([float(_as_hessian(hessian))])
-        c = _noise_vector(noise, 1) if np.ndim(noise) == 0 else _noise_vector(
-            _noise_matrix(noise, 1)[0], 1)
-        out = _numeric_eigen(optimizer, k, c, full_state)
-        return out[0]
-    k = np.asarray(hessian, dtype=float)
-    if k.ndim == 1:
-        if not np.all(np.isfinite(k)):
-            raise NonFiniteError("the Hessian eigenvalues contain NaN or infinity")
-        return _numeric_eigen(optimizer, k, _noise_vector(noise, k.size), full_state)
-    k = _as_hessian(k)
-    return _numeric_dense(optimizer, k, _noise_matrix(noise, k.shape[0]), full_state)
+    if _route_symbolic(optimizer, hessian, noise):
+        return _symbolic(optimizer, hessian, noise, full_state)
+    return _numeric(optimizer, hessian, noise, full_state)
 
 
 # ----------------------------------------------------------------------------
 # continuous-time (Mandt et al.) counterpart
+
+
+def _continuous_symbolic(m, rhs):
+    """Solve ``M X + X M^T = R`` for a symmetric SymPy matrix ``X`` (a linear solve)."""
+    n = m.rows
+    x = sympy.Matrix(n, n, lambda i, j: sympy.Dummy(f"s{i}{j}") if i <= j else 0)
+    x = sympy.Matrix(n, n, lambda i, j: x[min(i, j), max(i, j)])
+    solution = sympy.solve(list(m * x + x * m.T - rhs), list(x.free_symbols), dict=True)
+    if not solution:
+        raise StabilityError("the continuous Lyapunov equation has no solution")
+    return x.subs(solution[0]).applyfunc(sympy.factor)
+
+
+def _continuous_modes(optimizer: Optimizer, hessian, noise):
+    """The continuous-time process in whitened eigen-coordinates: ``(S, v, V, C_hat)``.
+
+    The Ornstein-Uhlenbeck process ``dw = -L K w dt + L C^{1/2} dW`` (``L`` the
+    effective learning rate, scalar or matrix; ``K`` with weight decay) becomes
+    ``du = -S K S u dt + S C^{1/2} dW`` for ``u = S^{-1} w``, ``S = L^{1/2}``.
+    With ``S K S = V diag(v) V^T`` and ``C_hat = V^T S C S V``, its covariance is
+    ``S V (C_hat_ij f(v_i + v_j)) V^T S`` with ``f(x) = 1 / x`` at stationarity
+    and ``f(x) = (1 - exp(-x t)) / x`` at time ``t`` from ``w = 0``.  For a 1-D
+    ``hessian`` (eigenvalues), ``S`` is a number, ``V`` is ``None`` and ``v,
+    C_hat`` are per eigenvalue.
+    """
+    lam = np.asarray(optimizer.effective_lr(), dtype=float)
+    k = np.asarray(hessian, dtype=float)
+    if k.ndim <= 1:
+        if optimizer.has_matrix_lr:
+            raise ShapeError("a matrix lr_matrix needs the full Hessian, not its eigenvalues")
+        k = _eigenvalues(np.atleast_1d(k))
+        lam = float(lam)
+        return np.sqrt(lam), lam * (k + float(optimizer.weight_decay)), None, \
+            lam * _noise_vector(noise, k.size)
+    k_eff = optimizer.effective_hessian(k)
+    c = _noise_matrix(noise, k.shape[0])
+    lam = lam * np.eye(len(k)) if np.ndim(lam) == 0 else lam
+    vals, vecs = np.linalg.eigh(lam)
+    s = (vecs * np.sqrt(vals)) @ vecs.T
+    m = s @ k_eff @ s
+    v, vecs = _eigen((m + m.T) / 2)
+    return s, v, vecs, vecs.T @ s @ c @ s @ vecs
+
+
+def _from_modes(s, v, vecs, c_hat, f):
+    """The covariance ``S V (C_hat_ij f(v_i + v_j)) V^T S`` (see :func:`_continuous_modes`)."""
+    if vecs is None:
+        return s * s * _combine(f(2 * v), c_hat)
+    x = vecs @ _combine(f(v[:, None] + v[None, :]), c_hat) @ vecs.T
+    out = s @ x @ s
+    return (out + out.T) / 2
 
 
 def continuous_covariance(optimizer: Optimizer, hessian, noise):
@@ -379,61 +642,32 @@ def continuous_covariance(optimizer: Optimizer, hessian, noise):
     Args:
         optimizer, hessian, noise: as in :func:`stationary_covariance`.
 
+    Raises:
+        StabilityError: a negative eigenvalue, or noise along a flat direction.
+
     >>> import sympy
     >>> from symsgd.optim import HeavyBall
     >>> lr, mu, k, c = sympy.symbols('lr mu k c', positive=True)
     >>> continuous_covariance(HeavyBall(lr, mu), k, c)
     -c*lr/(2*k*(mu - 1))
     """
-    lr_eff = optimizer.effective_lr()
-    if isinstance(optimizer, Preconditioned) and not optimizer.is_scalar:
-        k = _as_hessian(hessian if not _is_sympy(hessian) else sympy.Matrix(hessian))
-        if isinstance(k, sympy.MatrixBase):
-            lam = sympy.Matrix(lr_eff)
-            n = k.rows
-            c = sympy.Matrix(noise) if isinstance(noise, sympy.MatrixBase) else noise * sympy.eye(n)
-            m = lam * optimizer.effective_hessian(k)
-            x = sympy.Matrix(n, n, lambda i, j: sympy.Dummy(f"s{min(i, j)}{max(i, j)}"))
-            sol = sympy.solve(list(m * x + x * m.T - lam * c * lam), list(x.free_symbols),
-                              dict=True)[0]
-            return x.subs(sol).applyfunc(sympy.factor)
-        c = _noise_matrix(noise, k.shape[0])
-        vals, vecs = np.linalg.eigh(lr_eff)
-        s = (vecs * np.sqrt(vals)) @ vecs.T
-        k_eff = s @ (k + float(optimizer.weight_decay) * np.eye(len(k))) @ s
-        kv, kvec = _eigen(k_eff)
-        grid = 1.0 / (kv[:, None] + kv[None, :]) if kv.min() > 0 else \
-            np.divide(1.0, kv[:, None] + kv[None, :], out=np.full((len(kv),) * 2, np.inf),
-                      where=(kv[:, None] + kv[None, :]) > 0)
-        x = kvec @ _combine(grid, kvec.T @ s @ c @ s @ kvec) @ kvec.T
-        out = s @ x @ s
-        return (out + out.T) / 2
-    if _is_sympy(hessian) or _is_sympy(noise) or isinstance(lr_eff, sympy.Basic):
-        k = sympy.sympify(hessian) if not isinstance(hessian, sympy.MatrixBase) else hessian
+    if _route_symbolic(optimizer, hessian, noise):
+        lam = optimizer.effective_lr()
+        k = _sympy_hessian(hessian)
         k_eff = optimizer.effective_hessian(k)
-        if not isinstance(k_eff, sympy.MatrixBase):
-            return sympy.factor(lr_eff * sympy.sympify(noise) / (2 * k_eff))
-        n = k_eff.rows
-        c = sympy.Matrix(noise) if isinstance(noise, sympy.MatrixBase) else noise * sympy.eye(n)
-        x = sympy.Matrix(n, n, lambda i, j: sympy.Dummy(f"s{min(i, j)}{max(i, j)}"))
-        x = sympy.Matrix(n, n, lambda i, j: x[min(i, j), max(i, j)])
-        sol = sympy.solve(list(k_eff * x + x * k_eff - lr_eff * c), list(x.free_symbols),
-                          dict=True)[0]
-        return x.subs(sol).applyfunc(sympy.factor)
-    lr_eff = float(lr_eff)
-    if np.ndim(hessian) <= 1:
-        k = np.atleast_1d(np.asarray(hessian, dtype=float)) + float(optimizer.weight_decay)
-        c = _noise_vector(noise, k.size)
-        with np.errstate(divide="ignore"):
-            out = _combine(lr_eff / (2 * k), c)
-        return out[0] if np.ndim(hessian) == 0 else out
-    k = optimizer.effective_hessian(hessian)
-    c = _noise_matrix(noise, k.shape[0])
-    vals, vecs = _eigen(k)
+        if not isinstance(k, sympy.MatrixBase):
+            if optimizer.has_matrix_lr:
+                raise ShapeError("a matrix lr_matrix needs a matrix Hessian")
+            return sympy.factor(lam * _sympy_noise(noise, None) / (2 * k_eff))
+        lam = sympy.Matrix(lam) if optimizer.has_matrix_lr else lam
+        return _continuous_symbolic(lam * k_eff, lam * _sympy_noise(noise, k.rows) * lam)
+    s, v, vecs, c_hat = _continuous_modes(optimizer, hessian, noise)
+    if v.size and v.min() < 0:
+        raise StabilityError("the Hessian has a negative eigenvalue: no stationary distribution "
+                             "(the minimum is a saddle)")
     with np.errstate(divide="ignore"):
-        grid = lr_eff / (vals[:, None] + vals[None, :])
-    out = vecs @ _combine(grid, vecs.T @ c @ vecs) @ vecs.T
-    return (out + out.T) / 2
+        out = _from_modes(s, v, vecs, c_hat, lambda pair: 1.0 / pair)
+    return out[0] if np.ndim(hessian) == 0 else out
 
 
 # ----------------------------------------------------------------------------
@@ -455,6 +689,52 @@ def _sum_powers(a, q, steps):
     return power, total
 
 
+def _initial_state(initial, n, d, sym):
+    """The initial second moment of the state ``(d x d``) from ``initial`` (weights or state)."""
+    z0 = sympy.zeros(d, d) if sym else np.zeros((d, d))
+    if initial is None:
+        return z0
+    if sym:
+        init = sympy.Matrix(initial) if isinstance(initial, sympy.MatrixBase) else \
+            _sympy_scalar(initial, "initial") * sympy.eye(n)
+    else:
+        init = np.asarray(initial, dtype=float)
+        init = init * np.eye(n) if init.ndim == 0 else init
+    if tuple(init.shape) == (n, n):
+        z0[:n, :n] = init
+        return z0
+    if tuple(init.shape) == (d, d):
+        return init
+    raise ShapeError(f"initial has shape {tuple(init.shape)}, expected {(n, n)} or {(d, d)}")
+
+
+def _covariance_at_eigen(optimizer, hessian, noise, steps, initial, full_state):
+    """:func:`covariance_at` per eigenvalue (a number or a 1-D array of eigenvalues)."""
+    if optimizer.has_matrix_lr:
+        raise ShapeError("a matrix lr_matrix needs the full Hessian, not its eigenvalues")
+    k = _eigenvalues(np.atleast_1d(np.asarray(hessian, dtype=float)))
+    c = _noise_vector(noise, k.size)
+    d = optimizer.order
+    pairs = [optimizer.state_space(float(x)) for x in k]
+    a = np.stack([p[0] for p in pairs]) if pairs else np.zeros((0, d, d))
+    b = np.stack([p[1] for p in pairs]) if pairs else np.zeros((0, d, 1))
+    q = b @ b.transpose(0, 2, 1) * c[:, None, None]
+    z0 = np.zeros((k.size, d, d))
+    if initial is not None:
+        init = np.asarray(initial, dtype=float)
+        if init.shape == (k.size,) or init.ndim == 0:
+            z0[:, 0, 0] = init
+        elif init.shape == (k.size, d, d):
+            z0 = init.copy()
+        else:
+            raise ShapeError(f"initial has shape {init.shape}, expected {(k.size,)} "
+                             f"or {(k.size, d, d)}")
+    power, total = _sum_powers(a, q, steps)
+    out = power @ z0 @ power.transpose(0, 2, 1) + total
+    out = out if full_state else out[:, 0, 0]
+    return out[0] if np.ndim(hessian) == 0 else out
+
+
 def covariance_at(optimizer: Optimizer, hessian, noise, steps, *, initial=None,
                   full_state: bool = False):
     """The covariance (second moment about the minimum) after ``steps`` steps.
@@ -465,7 +745,7 @@ def covariance_at(optimizer: Optimizer, hessian, noise, steps, *, initial=None,
 
     Args:
         optimizer, hessian, noise: as in :func:`stationary_covariance` (a 1-D
-            ``hessian`` is treated per eigenvalue).
+            ``hessian`` is treated per eigenvalue; an empty one gives an empty result).
         steps: a non-negative integer or a SymPy symbol.
         initial: ``E[z_0 z_0^T]``: the weights' second moment (momentum buffer
             starting at 0) or the whole state's; default 0 (start at the minimum).
@@ -474,80 +754,43 @@ def covariance_at(optimizer: Optimizer, hessian, noise, steps, *, initial=None,
     >>> from symsgd.optim import SGD
     >>> float(covariance_at(SGD(0.5), 1.0, 1.0, 2))
     0.3125
+    >>> covariance_at(SGD(0.5), [], [], 2)
+    array([], dtype=float64)
     """
     symbolic_t = isinstance(steps, sympy.Basic) and not steps.is_Integer
     if not symbolic_t:
-        if isinstance(steps, bool) or int(steps) != steps or steps < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Real) or \
+                not np.isfinite(float(steps)) or steps != int(steps) or steps < 0:
+            raise RangeError(f"steps must be a non-negative integer, got {steps!r}")
         steps = int(steps)
-    per_eigen = not _is_sympy(hessian) and np.ndim(hessian) <= 1
-    if per_eigen:
-        if isinstance(optimizer, Preconditioned) and not optimizer.is_scalar:
-            raise ShapeError("a matrix lr_matrix needs the full Hessian, not its eigenvalues")
-        k = np.atleast_1d(np.asarray(hessian, dtype=float))
-        c = _noise_vector(noise, k.size)
-        a = np.stack([optimizer.state_space(float(x))[0] for x in k]) if k.size else None
-        b = np.stack([optimizer.state_space(float(x))[1] for x in k]) if k.size else None
-        q = b @ b.transpose(0, 2, 1) * c[:, None, None]
-        d = a.shape[-1]
-        z0 = np.zeros((k.size, d, d))
-        if initial is not None:
-            init = np.asarray(initial, dtype=float)
-            if init.shape == (k.size,) or init.ndim == 0:
-                z0[:, 0, 0] = init
-            elif init.shape == (k.size, d, d):
-                z0 = init.copy()
-            else:
-                raise ShapeError(f"initial has shape {init.shape}, expected {(k.size,)} "
-                                 f"or {(k.size, d, d)}")
-        power, total = _sum_powers(a, q, steps)
-        out = power @ z0 @ power.transpose(0, 2, 1) + total
-        out = out if full_state else out[:, 0, 0]
-        return out[0] if np.ndim(hessian) == 0 else out
-    sym = _is_sympy(hessian) or _is_sympy(noise) or symbolic_t
+    sym = _route_symbolic(optimizer, hessian, noise, initial) or symbolic_t
+    if not sym and np.ndim(hessian) <= 1:
+        return _covariance_at_eigen(optimizer, hessian, noise, steps, initial, full_state)
     if sym:
-        k = sympy.Matrix(hessian) if isinstance(hessian, sympy.MatrixBase) else \
-            sympy.Matrix([[hessian]])
-        n = k.rows
-        c = sympy.Matrix(noise) if isinstance(noise, sympy.MatrixBase) else \
-            sympy.sympify(noise) * sympy.eye(n)
-        a, b = (sympy.Matrix(m) for m in optimizer.state_space(
-            k if isinstance(hessian, sympy.MatrixBase) else hessian))
+        k = _sympy_hessian(hessian)
+        n = k.rows if isinstance(k, sympy.MatrixBase) else 1
+        c = _sympy_noise(noise, n if isinstance(k, sympy.MatrixBase) else None)
+        c = c if isinstance(c, sympy.MatrixBase) else c * sympy.eye(1)
+        a, b = (sympy.Matrix(m) for m in optimizer.state_space(k))
     else:
         k = _as_hessian(hessian)
         n = k.shape[0]
         c = _noise_matrix(noise, n)
         a, b = optimizer.state_space(k)
     d = a.shape[0]
-    q = b @ c @ b.T
-    z0 = sympy.zeros(d, d) if sym else np.zeros((d, d))
-    if initial is not None:
-        init = sympy.Matrix(initial) if sym and not isinstance(initial, numbers.Number) \
-            and np.ndim(initial) else initial
-        if not sym:
-            init = np.asarray(initial, dtype=float)
-            init = init * np.eye(n) if init.ndim == 0 else init
-        elif np.ndim(initial) == 0:
-            init = sympy.sympify(initial) * sympy.eye(n)
-        if tuple(init.shape) == (n, n):
-            z0[:n, :n] = init
-        elif tuple(init.shape) == (d, d):
-            z0 = init
-        else:
-            raise ShapeError(f"initial has shape {tuple(init.shape)}, expected {(n, n)} "
-                             f"or {(d, d)}")
+    z0 = _initial_state(initial, n, d, sym)
     if symbolic_t:
-        inf = stationary_covariance(optimizer, hessian, noise, full_state=True)
+        inf = stationary_covariance(optimizer, k, noise, full_state=True)
         inf = inf if isinstance(inf, sympy.MatrixBase) else sympy.Matrix([[inf]])
         power = a ** steps
         out = (inf - power * (inf - z0) * power.T).applyfunc(sympy.simplify)
     else:
-        power, total = _sum_powers(a, q, steps)
+        power, total = _sum_powers(a, b @ c @ b.T, steps)
         out = power @ z0 @ power.T + total
         if sym:
             out = out.applyfunc(sympy.factor)
     out = out if full_state else out[:n, :n]
-    if sym and not isinstance(hessian, sympy.MatrixBase):
+    if sym and not isinstance(k, sympy.MatrixBase):
         return out[0, 0] if not full_state else out
     return out
 
@@ -572,7 +815,9 @@ def self_consistent_covariance(build, hessian, initial=None, *, tol: float = 1e-
 
     Args:
         build: ``Sigma -> (optimizer, noise)``.
-        hessian: ``K`` (SymPy scalar for the symbolic route, else numeric).
+        hessian: ``K``: a SymPy scalar for the symbolic route, else a number,
+            or numpy matrix (a SymPy matrix is refused
+            with a :class:`TypeError`: apply the symbolic route per eigenvalue).
         initial: the starting covariance for the numeric route (default: ``I``
             scaled like the noise of ``build(I)``'s solution).
         tol: relative tolerance on ``||Sigma - F(Sigma)||``.
@@ -592,7 +837,12 @@ def self_consistent_covariance(build, hessian, initial=None, *, tol: float = 1e-
     >>> bool(np.allclose(S, stationary_covariance(SGD(0.1), K, 0.1 * K @ S @ K + np.eye(2))))
     True
     """
-    if _is_sympy(hessian) and not isinstance(hessian, sympy.MatrixBase):
+    if isinstance(hessian, sympy.MatrixBase):
+        raise TypeError(
+            "self_consistent_covariance takes a SymPy scalar (one eigen-direction, solved in "
+            "closed form) or a numeric Hessian, not a SymPy matrix: apply it per eigenvalue, "
+            "or pass a numpy array")
+    if isinstance(hessian, sympy.Basic):
         s = sympy.Dummy("Sigma", positive=True)
         opt, noise = build(s)
         value = stationary_covariance(opt, hessian, noise)
@@ -604,8 +854,7 @@ def self_consistent_covariance(build, hessian, initial=None, *, tol: float = 1e-
 
     def f(sigma):
         opt, noise = build(sigma if np.ndim(k) else float(sigma[0, 0]))
-        out = stationary_covariance(opt, k, noise)
-        return np.atleast_2d(out)
+        return np.atleast_2d(stationary_covariance(opt, k, noise))
 
     sigma = np.eye(n) if initial is None else np.atleast_2d(np.asarray(initial, dtype=float))
     if initial is None:
@@ -652,27 +901,63 @@ def lyapunov_residual(a, x, q) -> float:
     return float(np.linalg.norm(r) / max(np.linalg.norm(x), np.finfo(float).tiny))
 
 
-def _schur_solve(t, u, q):
-    """Solve ``X = A X A^H + Q`` with ``A = U T U^H`` (complex Schur), column recursion."""
-    n = t.shape[0]
-    qt = u.conj().T @ q @ u
-    y = np.zeros((n, n), dtype=complex)
-    eye = np.eye(n)
+#: Blocks of at most this size are solved column by column in :func:`_stein`.
+_LEAF = 64
+
+
+def _stein(t1, t2, r, hermitian=False):
+    """Solve ``Y = T1 Y T2^H + R`` for upper-triangular ``T1`` (m x m) and ``T2`` (n x n).
+
+    Recursive Bartels-Stewart: split the larger triangular factor in halves, solve
+    the trailing block first and fold it into the leading block's right-hand
+    side with matrix products; blocks of size at most :data:`_LEAF` are solved
+    column by column (one triangular solve each).  ``hermitian`` (``T1 is T2``
+    and ``R`` Hermitian) splits both sides at once and gets the lower-left block
+    as the conjugate transpose of the upper-right one.
+    """
+    m, n = r.shape
+    if hermitian and n > _LEAF:
+        h = n // 2
+        a11, a12, a22 = t1[:h, :h], t1[:h, h:], t1[h:, h:]
+        y22 = _stein(a22, a22, r[h:, h:], True)
+        y12 = _stein(a11, a22, r[:h, h:] + a12 @ y22 @ a22.conj().T)
+        w = a11 @ y12 @ a12.conj().T
+        y11 = _stein(a11, a11, r[:h, :h] + w + w.conj().T + a12 @ y22 @ a12.conj().T, True)
+        return np.block([[y11, y12], [y12.conj().T, y22]])
+    if n > _LEAF and n >= m:
+        h = n // 2
+        b11, b12, b22 = t2[:h, :h], t2[:h, h:], t2[h:, h:]
+        y2 = _stein(t1, b22, r[:, h:])
+        y1 = _stein(t1, b11, r[:, :h] + t1 @ (y2 @ b12.conj().T))
+        return np.hstack([y1, y2])
+    if m > _LEAF:
+        h = m // 2
+        a11, a12, a22 = t1[:h, :h], t1[:h, h:], t1[h:, h:]
+        y2 = _stein(a22, t2, r[h:])
+        y1 = _stein(a11, t2, r[:h] + a12 @ (y2 @ t2.conj().T))
+        return np.vstack([y1, y2])
+    y = np.zeros((m, n), dtype=complex)
+    eye = np.eye(m)
     for j in range(n - 1, -1, -1):
-        rhs = qt[:, j].copy()
-        if j + 1 < n:
-            rhs += t @ (y[:, j + 1:] @ t[j, j + 1:].conj())
-        y[:, j] = scipy.linalg.solve_triangular(eye - t[j, j].conj() * t, rhs)
-    return u @ y @ u.conj().T
+        rhs = r[:, j] + t1 @ (y[:, j + 1:] @ t2[j, j + 1:].conj())
+        y[:, j] = scipy.linalg.solve_triangular(eye - t2[j, j].conj() * t1, rhs,
+                                                check_finite=False)
+    return y
+
+
+def _schur_solve(t, u, q):
+    """Solve ``X = A X A^H + Q`` with ``A = U T U^H`` (complex Schur form)."""
+    return u @ _stein(t, t, u.conj().T @ q @ u, hermitian=True) @ u.conj().T
 
 
 def discrete_lyapunov(a, q, *, refine: int = 1):
     """Solve ``X = A X A^T + Q`` for dense numeric ``A`` (any, stable) and symmetric ``Q``.
 
-    Uses the complex Schur form of ``A`` and a Bartels-Stewart column recursion
-    on the discrete equation itself (no bilinear transform, which is what costs
-    scipy's solver its accuracy near the stability edge), followed by
-    ``refine`` steps of iterative refinement.
+    Uses the complex Schur form of ``A`` and a blocked, recursive Bartels-Stewart
+    solve of the discrete equation itself (no bilinear transform, which is what
+    costs scipy's solver its accuracy near the stability edge), followed by
+    ``refine`` steps of iterative refinement.  ``O(n^3)``, mostly in matrix
+    products.
 
     Args:
         a: square matrix with spectral radius < 1.
@@ -693,7 +978,7 @@ def discrete_lyapunov(a, q, *, refine: int = 1):
         raise ShapeError(f"A and Q must be square of the same shape, got {a.shape}, {q.shape}")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(q))):
         raise NonFiniteError("A or Q contains NaN or infinity")
-    t, u = scipy.linalg.schur(a.astype(complex), output="complex")
+    t, u = scipy.linalg.rsf2csf(*scipy.linalg.schur(a, output="real"))
     radius = np.abs(np.diag(t)).max(initial=0.0)
     if not radius < 1:
         raise StabilityError(f"spectral radius of A = {radius:.6g} must be < 1")
@@ -712,10 +997,11 @@ def discrete_lyapunov(a, q, *, refine: int = 1):
 
 def stationary_covariance_torch(optimizer: Optimizer, hessian, noise, *, device="cpu",
                                 full_state: bool = False):
-    """Torch version of :func:`stationary_covariance` for numeric matrices (float64).
+    """Torch version of :func:`stationary_covariance` for numeric inputs (float64).
 
-    Same eigenbasis-kernel algorithm, run with torch on ``device`` (e.g.
-    ``"cuda"``), so large Hessians can be handled on a GPU.
+    The same code as the numeric route of :func:`stationary_covariance` (same
+    validation, errors and eigenbasis kernel), run with torch on ``device``
+    (e.g. ``"cuda"``), so large Hessians can be handled on a GPU.
 
     Args:
         optimizer: an optimizer from :mod:`symsgd.optim` with numeric hyperparameters.
@@ -731,75 +1017,8 @@ def stationary_covariance_torch(optimizer: Optimizer, hessian, noise, *, device=
     >>> out.dtype, out.device.type, float(out[0, 0])
     (torch.float64, 'cpu', 1.0)
     """
-    import torch
-
-    def tensor(x):
-        if isinstance(x, np.ndarray):
-            x = np.array(x)
-        return torch.as_tensor(x, dtype=torch.float64, device=device)
-
-    k = tensor(hessian)
-    if k.ndim == 1:
-        c = tensor(noise).expand(k.shape) if tensor(noise).ndim == 0 else tensor(noise)
-        if c.shape != k.shape:
-            raise ShapeError(f"per-eigenvalue noise has shape {tuple(c.shape)}, "
-                             f"expected {tuple(k.shape)}")
-        if isinstance(optimizer, Preconditioned) and not optimizer.is_scalar:
-            raise ShapeError("a matrix lr_matrix needs the full Hessian, not its eigenvalues")
-        optimizer.check_stable(k.cpu().numpy())
-        canon = _canonical(optimizer)
-        k_eff = k + float(optimizer.weight_decay)
-        grids = _kernel_grid(canon, k_eff, k_eff, backend="torch")
-        s = canon.order
-        out = torch.stack([torch.as_tensor(g, dtype=torch.float64, device=device).expand(k.shape)
-                           * c for g in grids], dim=-1).reshape(k.shape + (s, s))
-        out = torch.where(c[:, None, None] == 0, torch.zeros_like(out), out)
-        if not torch.all(torch.isfinite(out)):
-            raise StabilityError("the Hessian has a zero eigenvalue along which the noise is "
-                                 "nonzero: there is no stationary covariance")
-        return out if full_state else out[:, 0, 0]
-    if k.ndim != 2 or k.shape[0] != k.shape[1]:
-        raise ShapeError(f"the Hessian must be square, got shape {tuple(k.shape)}")
-    n = k.shape[0]
-    c = tensor(noise) * torch.eye(n, dtype=torch.float64, device=device) \
-        if tensor(noise).ndim == 0 else tensor(noise)
-    if c.shape != k.shape:
-        raise ShapeError(f"the noise covariance has shape {tuple(c.shape)}, expected {(n, n)}")
-    if not (torch.all(torch.isfinite(k)) and torch.all(torch.isfinite(c))):
-        raise NonFiniteError("the Hessian or the noise contains NaN or infinity")
-    scale = None
-    if isinstance(optimizer, Preconditioned) and not optimizer.is_scalar:
-        lam_vals, lam_vecs = torch.linalg.eigh(tensor(optimizer.lr_matrix))
-        scale = (lam_vecs * lam_vals.sqrt()) @ lam_vecs.T
-        k = scale @ (k + float(optimizer.weight_decay) * torch.eye(n, dtype=k.dtype,
-                                                                   device=device)) @ scale
-        c = scale @ c @ scale
-        vals, vecs = torch.linalg.eigh((k + k.T) / 2)
-        optimizer.check_stable(vals.cpu().numpy())
-    else:
-        vals, vecs = torch.linalg.eigh((k + k.T) / 2 + float(optimizer.weight_decay)
-                                       * torch.eye(n, dtype=k.dtype, device=device))
-        optimizer.check_stable(vals.cpu().numpy() - float(optimizer.weight_decay))
-    tol = 64 * torch.finfo(torch.float64).eps * max(1.0, float(vals.abs().max())) * n
-    vals = torch.where(vals.abs() <= tol, torch.zeros_like(vals), vals)
-    canon = _canonical(optimizer)
-    c_hat = vecs.T @ c @ vecs
-    grids = _kernel_grid(canon, vals[:, None], vals[None, :], backend="torch")
-    s = canon.order
-    ctol = 1e-10 * float(c_hat.abs().max().clamp_min(1e-300))
-
-    def combine(g):
-        g = torch.as_tensor(g, dtype=torch.float64, device=device).expand(n, n)
-        bad = ~torch.isfinite(g)
-        if bool(torch.any(bad & (c_hat.abs() > ctol))):
-            raise StabilityError("the Hessian has a zero eigenvalue along which the noise is "
-                                 "nonzero: there is no stationary covariance")
-        return torch.where(bad, torch.zeros_like(g), c_hat * torch.where(bad, 0.0, g))
-
-    blocks = [[vecs @ combine(grids[i * s + j]) @ vecs.T for j in range(s)] for i in range(s)]
-    if scale is not None:
-        maps = [scale, torch.linalg.inv(scale)]
-        blocks = [[maps[i] @ blocks[i][j] @ maps[j] for j in range(s)] for i in range(s)]
-    out = torch.cat([torch.cat(row, dim=1) for row in blocks], dim=0) if full_state \
-        else blocks[0][0]
-    return (out + out.T) / 2
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a symsgd.optim.Optimizer, got {optimizer!r}")
+    if _route_symbolic(optimizer):
+        raise TypeError("stationary_covariance_torch needs numeric hyperparameters")
+    return _numeric(optimizer, hessian, noise, full_state, _torch_backend(device))

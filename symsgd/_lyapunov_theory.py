@@ -12,10 +12,11 @@ import scipy.optimize
 import scipy.special
 import sympy
 
+from ._lyapunov_core import (_continuous_modes, _from_modes, _route_symbolic, _sympy_hessian,
+                             _sympy_scalar, continuous_covariance, covariance_at,
+                             stationary_covariance)
 from .errors import StabilityError
-from ._lyapunov_core import (_noise_vector, continuous_covariance, covariance_at,
-                       stationary_covariance)
-from .optim import SGD, HeavyBall, Optimizer
+from .optim import SGD, HeavyBall, Optimizer, _scalar
 
 __all__ = [
     "training_error",
@@ -90,46 +91,47 @@ def escape_efficiency(optimizer: Optimizer, hessian, noise, steps):
 def escape_efficiency_continuous(optimizer: Optimizer, hessian, noise, time):
     """Continuous-time escaping efficiency ``E_c(t)`` (Zhu et al.), time in steps.
 
-    The OU process ``dw = -L K w dt + L C^{1/2} dW`` from ``w = 0`` has
-    ``Sigma_ij(t) = L C_ij (1 - exp(-L (k_i + k_j) t)) / (k_i + k_j)`` in the
-    eigenbasis of ``K`` (scalar effective learning rate ``L``).
+    The OU process ``dw = -L K w dt + L C^{1/2} dW`` from ``w = 0`` (``L`` the
+    effective learning rate, scalar or matrix) has covariance
+    ``Sigma(t) = Sigma_inf - exp(-L K t) Sigma_inf exp(-L K t)^T``; in the
+    eigenbasis of ``K`` (scalar ``L``) ``Sigma_ij(t) = L C_ij (1 - exp(-L (k_i +
+    k_j) t)) / (k_i + k_j)``, evaluated without cancellation for small ``t``.
 
     Args:
-        optimizer: an optimizer with a scalar learning rate.
-        hessian, noise: as in :func:`symsgd.lyapunov.stationary_covariance`.
-        time: ``t`` (number or SymPy expression).
+        optimizer: an optimizer of :mod:`symsgd.optim`.
+        hessian, noise: as in :func:`symsgd.lyapunov.stationary_covariance`
+            (SymPy matrices included).
+        time: ``t >= 0`` (number or SymPy expression).
 
     >>> import sympy
     >>> from symsgd.optim import SGD
     >>> lr, k, c, t = sympy.symbols('lr k c t', positive=True)
     >>> escape_efficiency_continuous(SGD(lr), k, c, t)
     c*lr*(1 - exp(-2*k*lr*t))/4
+    >>> escape_efficiency_continuous(SGD(lr), sympy.diag(k, 2 * k), sympy.eye(2), t)
+    lr*(2 - exp(-2*k*lr*t) - exp(-4*k*lr*t))/4
     """
-    lr = optimizer.effective_lr()
-    if isinstance(lr, np.ndarray) or isinstance(lr, sympy.MatrixBase):
-        raise TypeError("escape_efficiency_continuous needs a scalar learning rate")
-    if any(isinstance(x, sympy.Basic) for x in (hessian, noise, time, lr)):
-        k = optimizer.effective_hessian(sympy.sympify(hessian))
-        sigma = lr * noise * (1 - sympy.exp(-2 * lr * k * time)) / (2 * k)
-        return hessian * sigma / 2
-    lr, time = float(lr), float(time)
-    k = np.asarray(hessian, dtype=float)
-    if k.ndim <= 1:
-        kk = np.atleast_1d(k)
-        vals, c_hat, vecs = kk + float(optimizer.weight_decay), _noise_vector(noise, kk.size), None
-        pair = 2 * vals
-    else:
-        vals, vecs = np.linalg.eigh(optimizer.effective_hessian(k))
-        c_hat = vecs.T @ np.asarray(noise * np.eye(len(k)) if np.ndim(noise) == 0 else noise,
-                                    dtype=float) @ vecs
-        pair = vals[:, None] + vals[None, :]
-    x = lr * pair * time
-    with np.errstate(divide="ignore", invalid="ignore"):
-        phi = np.where(x == 0, 1.0, -np.expm1(-x) / np.where(x == 0, 1.0, x))
-    sigma = lr * lr * time * c_hat * phi
-    if vecs is None:
-        return float(np.sum(np.atleast_1d(k) * sigma) / 2)
-    return float(np.trace(k @ (vecs @ sigma @ vecs.T)) / 2)
+    if _route_symbolic(optimizer, hessian, noise, time):
+        t = _sympy_scalar(time, "time")
+        k = _sympy_hessian(hessian)
+        inf = continuous_covariance(optimizer, k, noise)
+        lam = optimizer.effective_lr()
+        if isinstance(k, sympy.MatrixBase):
+            lam = sympy.Matrix(lam) if optimizer.has_matrix_lr else lam
+            decay = (-lam * optimizer.effective_hessian(k) * t).exp()
+            value = (k * (inf - decay * inf * decay.T)).trace() / 2
+        else:
+            value = k * inf * (1 - sympy.exp(-2 * lam * optimizer.effective_hessian(k) * t)) / 2
+        return sympy.factor_terms(sympy.expand(value))
+    time = float(_scalar(time, "time", low=0))
+    s, v, vecs, c_hat = _continuous_modes(optimizer, hessian, noise)
+
+    def decayed(pair):
+        x = pair * time
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return time * np.where(x == 0, 1.0, -np.expm1(-x) / np.where(x == 0, 1.0, x))
+
+    return _half_trace(hessian, _from_modes(s, v, vecs, c_hat, decayed))
 
 
 def bayes_kl(optimizer: Optimizer, hessian, noise, n_data):
@@ -158,7 +160,7 @@ def bayes_kl(optimizer: Optimizer, hessian, noise, n_data):
         m = n_data * np.atleast_1d(k) * np.atleast_1d(sigma)
         return float(np.sum(m - np.log(m) - 1) / 2)
     m = n_data * k @ sigma
-    sign, logdet = np.linalg.slogdet(m)
+    _, logdet = np.linalg.slogdet(m)
     return float((np.trace(m) - logdet - len(k)) / 2)
 
 
@@ -242,7 +244,17 @@ def optimal_bayes_lr_continuous(eigenvalues, n_data, batch, momentum=0) -> float
 
 
 def _kramers(lr, k_a, k_b, delta_loss, batch, l, discrete):
-    """Shared Kramers-rate formula (see :func:`kramers_rate`)."""
+    """Shared Kramers-rate formula (see :func:`kramers_rate`), with its arguments checked."""
+    lr = _scalar(lr, "lr", low=0, low_open=True)
+    k_a = _scalar(k_a, "k_a", low=0, low_open=True)
+    k_b = _scalar(k_b, "k_b (the curvature at the barrier top)", high=0)
+    delta_loss = _scalar(delta_loss, "delta_loss", low=0, low_open=True)
+    batch = _scalar(batch, "batch", low=0, low_open=True)
+    l = _scalar(l, "l", low=0, high=1, high_open=False)
+    x = lr * k_a
+    if discrete and not getattr(x, "free_symbols", None) and not bool(x < 2):
+        raise StabilityError(f"lr * k_a = {float(x):.6g} must be < 2 "
+                             "(no stationary state in the well)")
     sym = any(isinstance(x, sympy.Basic) for x in (lr, k_a, k_b, delta_loss, batch, l))
     lib_exp, lib_sqrt, lib_erf, pi = ((sympy.exp, sympy.sqrt, sympy.erf, sympy.pi) if sym else
                                       (np.exp, np.sqrt, scipy.special.erf, np.pi))
@@ -282,8 +294,17 @@ def kramers_rate(lr, k_a, k_b, delta_loss, batch, l=0.5):
         barrier top (negative); delta_loss: barrier height; batch: ``S``;
         l: fraction of the path with curvature ``k_a``.
 
+    Raises:
+        StabilityError: ``lr * k_a >= 2`` (no stationary distribution in the well).
+        RangeError: ``lr, k_a, delta_loss, batch <= 0``, ``k_b >= 0`` or ``l``
+            outside ``[0, 1]`` (numbers only: symbols are taken as they are).
+
     >>> round(kramers_rate(1.0, 1.0, -1.0, 0.5, 1), 6)
     0.102132
+    >>> kramers_rate(2.5, 1.0, -1.0, 0.5, 1)
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.StabilityError: lr * k_a = 2.5 must be < 2 (no stationary state in the well)
     """
     return _kramers(lr, k_a, k_b, delta_loss, batch, l, discrete=True)
 

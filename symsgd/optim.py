@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from .errors import NonFiniteError, ShapeError, StabilityError
+from .errors import MatrixError, NonFiniteError, RangeError, ShapeError, StabilityError
 
 __all__ = [
     "Optimizer",
@@ -68,33 +68,37 @@ __all__ = [
 # validation helpers
 
 
-def _is_symbolic(x) -> bool:
-    """True for a SymPy object with free symbols (or any SymPy matrix)."""
-    return isinstance(x, sympy.MatrixBase) or (isinstance(x, sympy.Basic) and bool(x.free_symbols))
-
-
 def _scalar(value, name: str, low=None, high=None, low_open=False, high_open=True):
     """Validate a hyperparameter: a real number in a range, or a SymPy expression.
 
-    Numbers (including SymPy numbers) are range-checked; expressions with free
-    symbols are kept as they are (the caller is deriving formulas).
+    Numbers (including SymPy numbers, compared exactly) are range-checked and a
+    value outside the range is a :class:`~symsgd.errors.RangeError`;
+    expressions with free symbols are kept as they are (the caller is deriving
+    formulas).
+
+    >>> _scalar(0.5, "momentum", low=0, high=1)
+    0.5
+    >>> _scalar(1, "momentum", low=0, high=1)
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.RangeError: momentum must be < 1, got 1
     """
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, sympy.Basic)):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, sympy.Basic)) or \
+            isinstance(value, sympy.MatrixBase):
         raise TypeError(f"{name} must be a real number or a SymPy expression, got {value!r}")
     if isinstance(value, sympy.Basic):
         if value.free_symbols:
             return value
+        if value.is_finite is False or value is sympy.nan:
+            raise NonFiniteError(f"{name} must be finite, got {value}")
         if not value.is_real:
-            raise ValueError(f"{name} must be real, got {value}")
-        number = float(value)
-    else:
-        number = float(value)
-        if not np.isfinite(number):
-            raise NonFiniteError(f"{name} must be finite, got {value!r}")
-    if low is not None and (number < low or (low_open and number == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (number > high or (high_open and number == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+            raise RangeError(f"{name} must be real, got {value}")
+    elif not np.isfinite(float(value)):
+        raise NonFiniteError(f"{name} must be finite, got {value!r}")
+    if low is not None and bool(value < low if not low_open else value <= low):
+        raise RangeError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and bool(value > high if not high_open else value >= high):
+        raise RangeError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
     return value
 
 
@@ -120,28 +124,52 @@ def _identity_like(k):
     return sympy.Integer(1) if isinstance(k, sympy.Basic) else 1.0
 
 
+def _symmetric(arr, what: str, xp=np):
+    """Validate a square, finite, symmetric float array and return its symmetric part.
+
+    Args:
+        arr: a float64 array of the namespace ``xp`` (numpy or torch).
+        what: its name in error messages.
+        xp: ``numpy`` or ``torch``.
+
+    Raises:
+        ShapeError, NonFiniteError, MatrixError: not square, NaN or infinity,
+            not symmetric (to 1e-12 relative).
+
+    >>> _symmetric(np.array([[1.0, 2.0], [0.0, 1.0]]), "the Hessian")
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.MatrixError: the Hessian must be symmetric
+    """
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ShapeError(f"{what} must be a square matrix, got shape {tuple(arr.shape)}")
+    if not bool(xp.isfinite(arr).all()):
+        raise NonFiniteError(f"{what} contains NaN or infinity")
+    if arr.shape[0] and float(xp.abs(arr - arr.T).max()) > 1e-12 * float(xp.abs(arr).max()):
+        raise MatrixError(f"{what} must be symmetric")
+    return (arr + arr.T) / 2
+
+
+def _symmetric_sympy(m, what: str):
+    """Validate a square symmetric SymPy matrix (exactly)."""
+    if m.rows != m.cols:
+        raise ShapeError(f"{what} must be square, got shape {m.shape}")
+    if m != m.T:
+        raise MatrixError(f"{what} must be symmetric")
+    return m
+
+
 def _as_hessian(k):
     """Validate a Hessian: scalar, square numpy array or square SymPy matrix."""
     if isinstance(k, sympy.MatrixBase):
-        if k.rows != k.cols:
-            raise ShapeError(f"the Hessian must be square, got shape {k.shape}")
-        if k != k.T:
-            raise ValueError("the Hessian must be symmetric")
-        return k
+        return _symmetric_sympy(k, "the Hessian")
     if isinstance(k, sympy.Basic):
         return k
     if isinstance(k, numbers.Real) and not isinstance(k, bool):
         if not np.isfinite(k):
             raise NonFiniteError(f"the Hessian must be finite, got {k!r}")
         return float(k)
-    arr = np.asarray(k, dtype=float)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ShapeError(f"the Hessian must be a square matrix, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise NonFiniteError("the Hessian contains NaN or infinity")
-    if not np.allclose(arr, arr.T, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(arr).max())):
-        raise ValueError("the Hessian must be symmetric")
-    return (arr + arr.T) / 2
+    return _symmetric(np.asarray(k, dtype=float), "the Hessian")
 
 
 def _assemble(blocks):
@@ -178,9 +206,13 @@ class Optimizer(ABC):
         return 1
 
     @property
-    def learning_rate(self):
-        """The scalar learning rate (``lr``)."""
-        return self.lr
+    def has_matrix_lr(self) -> bool:
+        """True for a matrix learning rate (a :class:`Preconditioned` with a matrix ``lr_matrix``).
+
+        >>> SGD(0.1).has_matrix_lr, Preconditioned([[1.0, 0.0], [0.0, 0.5]]).has_matrix_lr
+        (False, True)
+        """
+        return False
 
     @abstractmethod
     def _blocks(self, k, one):
@@ -249,8 +281,8 @@ class Optimizer(ABC):
         >>> sympy.simplify(Nesterov(lr, mu).effective_lr())
         -lr/(mu - 1)
         """
-        one = sympy.Integer(1) if any(_is_symbolic(v) for v in self.hyperparameters().values()) \
-            else 1.0
+        one = sympy.Integer(1) if any(isinstance(v, sympy.Basic)
+                                      for v in self.hyperparameters().values()) else 1.0
         a, b = self._blocks(0 * one, one)
         gain = b[0][0]
         if self.order == 2:
@@ -321,7 +353,7 @@ class SGD(Optimizer):
         return [[one - self.lr * k]], [[-self.lr * one]]
 
     def lr_bound(self):
-        return 2.0 if not _is_symbolic(self.lr) else sympy.Integer(2)
+        return sympy.Integer(2) if isinstance(self.lr, sympy.Basic) else 2.0
 
     def _bound_text(self):
         return "2"
@@ -360,8 +392,8 @@ class HeavyBall(Optimizer):
                 [[-lr * one], [one]])
 
     def lr_bound(self):
-        return 2 * (1 + self.momentum) if _is_symbolic(self.momentum) \
-            else 2.0 * (1 + float(self.momentum))
+        mu = self.momentum
+        return 2 * (1 + mu) if isinstance(mu, sympy.Basic) else 2.0 * (1 + float(mu))
 
     def _bound_text(self):
         return "2 (1 + momentum)"
@@ -403,7 +435,7 @@ class Nesterov(Optimizer):
 
     def lr_bound(self):
         mu = self.momentum
-        if _is_symbolic(mu):
+        if isinstance(mu, sympy.Basic):
             return 2 * (1 + mu) / (1 + 2 * mu)
         return 2.0 * (1 + float(mu)) / (1 + 2 * float(mu))
 
@@ -451,7 +483,7 @@ class QHM(Optimizer):
 
     def lr_bound(self):
         beta, nu = self.momentum, self.nu
-        if _is_symbolic(beta) or _is_symbolic(nu):
+        if isinstance(beta, sympy.Basic) or isinstance(nu, sympy.Basic):
             return 2 * (1 + beta) / (1 + beta - 2 * nu * beta)
         beta, nu = float(beta), float(nu)
         return 2.0 * (1 + beta) / (1 + beta - 2 * nu * beta)
@@ -465,21 +497,13 @@ def _as_lr_matrix(value):
     if isinstance(value, (numbers.Real, sympy.Basic)) and not isinstance(value, sympy.MatrixBase):
         return _scalar(value, "lr_matrix", low=0, low_open=True, high=None)
     if isinstance(value, sympy.MatrixBase):
-        if value.rows != value.cols:
-            raise ShapeError(f"lr_matrix must be square, got shape {value.shape}")
-        if value != value.T:
-            raise ValueError("lr_matrix must be symmetric")
+        value = _symmetric_sympy(value, "lr_matrix")
+        if not value.free_symbols and not value.is_positive_definite:
+            raise MatrixError("lr_matrix must be positive definite")
         return sympy.ImmutableMatrix(value)
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ShapeError(f"lr_matrix must be a square matrix, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise NonFiniteError("lr_matrix contains NaN or infinity")
-    if not np.allclose(arr, arr.T, rtol=1e-12, atol=1e-14 * np.abs(arr).max()):
-        raise ValueError("lr_matrix must be symmetric")
-    arr = (arr + arr.T) / 2
-    if np.linalg.eigvalsh(arr).min() <= 0:
-        raise ValueError("lr_matrix must be positive definite")
+    arr = _symmetric(np.asarray(value, dtype=float), "lr_matrix")
+    if not arr.size or np.linalg.eigvalsh(arr).min() <= 0:
+        raise MatrixError("lr_matrix must be positive definite (and not empty)")
     arr.setflags(write=False)
     return arr
 
@@ -535,13 +559,14 @@ class Preconditioned(Optimizer):
         return self.lr_matrix
 
     @property
-    def learning_rate(self):
-        return self.lr_matrix
-
-    @property
     def is_scalar(self) -> bool:
         """True when ``lr_matrix`` is a scalar (the commuting case)."""
         return not isinstance(self.lr_matrix, (np.ndarray, sympy.MatrixBase))
+
+    @property
+    def has_matrix_lr(self) -> bool:
+        """True when ``lr_matrix`` is a matrix (not the commuting case)."""
+        return not self.is_scalar
 
     @property
     def order(self):
@@ -587,7 +612,7 @@ class Preconditioned(Optimizer):
 
     def lr_bound(self):
         mu = self.momentum
-        return 2 * (1 + mu) if _is_symbolic(mu) else 2.0 * (1 + float(mu))
+        return 2 * (1 + mu) if isinstance(mu, sympy.Basic) else 2.0 * (1 + float(mu))
 
     def _bound_text(self):
         return "2 (1 + momentum)"
@@ -624,12 +649,25 @@ class Preconditioned(Optimizer):
 # named preconditioners
 
 
-def _inverse(m):
+def _inverse(m, what: str, root: bool = False):
+    """``m^{-1}`` (``m^{-1/2}`` with ``root``) of a positive definite scalar or symmetric matrix.
+
+    >>> _inverse(np.diag([4.0, 1.0]), "fisher", root=True)
+    array([[0.5, 0. ],
+           [0. , 1. ]])
+    """
     if isinstance(m, sympy.MatrixBase):
-        return m.inv()
+        inv = _symmetric_sympy(m, what).inv()
+        return inv ** sympy.Rational(1, 2) if root else inv
     if isinstance(m, (numbers.Real, sympy.Basic)):
-        return 1 / m
-    return np.linalg.inv(np.asarray(m, dtype=float))
+        m = _scalar(m, what, low=0, low_open=True)
+        if isinstance(m, sympy.Basic):
+            return 1 / sympy.sqrt(m) if root else 1 / m
+        return 1 / math.sqrt(m) if root else 1 / m
+    vals, vecs = np.linalg.eigh(_symmetric(np.asarray(m, dtype=float), what))
+    if not vals.size or vals.min() <= 0:
+        raise MatrixError(f"{what} must be positive definite")
+    return (vecs * vals ** (-0.5 if root else -1.0)) @ vecs.T
 
 
 def damped_newton(lr, hessian, momentum=0, weight_decay=0) -> Preconditioned:
@@ -643,7 +681,8 @@ def damped_newton(lr, hessian, momentum=0, weight_decay=0) -> Preconditioned:
     >>> damped_newton(0.5, 2.0).lr_matrix
     0.25
     """
-    return Preconditioned(lr * _inverse(hessian), momentum=momentum, weight_decay=weight_decay)
+    return Preconditioned(lr * _inverse(hessian, "the Hessian"), momentum=momentum,
+                          weight_decay=weight_decay)
 
 
 def natural_gradient(lr, fisher, momentum=0, weight_decay=0) -> Preconditioned:
@@ -661,7 +700,8 @@ def natural_gradient(lr, fisher, momentum=0, weight_decay=0) -> Preconditioned:
     >>> natural_gradient(1.0, 4.0).lr_matrix
     0.25
     """
-    return Preconditioned(lr * _inverse(fisher), momentum=momentum, weight_decay=weight_decay)
+    return Preconditioned(lr * _inverse(fisher, "fisher"), momentum=momentum,
+                          weight_decay=weight_decay)
 
 
 def adam_preconditioned(lr, grad_second_moment, momentum=0, weight_decay=0) -> Preconditioned:
@@ -680,16 +720,5 @@ def adam_preconditioned(lr, grad_second_moment, momentum=0, weight_decay=0) -> P
     >>> adam_preconditioned(0.1, 4.0).lr_matrix
     0.05
     """
-    m = grad_second_moment
-    if isinstance(m, sympy.MatrixBase):
-        root_inv = m.inv() ** sympy.Rational(1, 2)
-    elif isinstance(m, sympy.Basic):
-        root_inv = 1 / sympy.sqrt(m)
-    elif isinstance(m, numbers.Real):
-        root_inv = 1 / math.sqrt(m)
-    else:
-        vals, vecs = np.linalg.eigh(np.asarray(m, dtype=float))
-        if vals.min() <= 0:
-            raise ValueError("grad_second_moment must be positive definite")
-        root_inv = (vecs / np.sqrt(vals)) @ vecs.T
+    root_inv = _inverse(grad_second_moment, "grad_second_moment", root=True)
     return Preconditioned(lr * root_inv, momentum=momentum, weight_decay=weight_decay)

@@ -2,19 +2,22 @@
 
 Oracles: SymPy solving the second-moment equations derived here from the
 update rules written out by hand (not from ``optim``'s ``A, B``); iterating the
-covariance recursion to convergence; Monte Carlo simulation of the optimizers
-(vectorized numpy, fixed seeds) with confidence intervals.
+covariance recursion of the hand-written update to convergence; the same
+Lyapunov equation solved in 50-digit arithmetic (mpmath) from the exact values
+of the float inputs; Monte Carlo simulation of the optimizers (vectorized numpy,
+fixed seeds) with confidence intervals.
 """
 
 import mpmath
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.linalg
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symsgd.errors import NonFiniteError, ShapeError, StabilityError
+from symsgd.errors import MatrixError, NonFiniteError, RangeError, ShapeError, StabilityError
 from symsgd.lyapunov import (bayes_kl, bayes_lr_equation, continuous_covariance, covariance_at,
                              discrete_lyapunov, escape_efficiency,
                              escape_efficiency_continuous, kernel, kramers_rate,
@@ -22,7 +25,8 @@ from symsgd.lyapunov import (bayes_kl, bayes_lr_equation, continuous_covariance,
                              optimal_bayes_lr_continuous, self_consistent_covariance,
                              stationary_covariance, stationary_covariance_torch, training_error,
                              training_error_continuous)
-from symsgd.optim import QHM, SGD, HeavyBall, Nesterov, Preconditioned
+from symsgd.optim import (QHM, SGD, HeavyBall, Nesterov, Preconditioned, adam_preconditioned,
+                          damped_newton, natural_gradient)
 
 lr, mu, nu, k, c = sympy.symbols("lr mu nu k c", positive=True)
 
@@ -68,6 +72,91 @@ def _moment_oracle(name, p):
         return sympy.solve(eqs, [sww], dict=True)[0][sww]
     sol = sympy.solve(eqs, [sww, swm, smm], dict=True)[0]
     return sol[sww]
+
+
+def _textbook_step(opt, w, m, xi, K, num=float):
+    """One step of the optimizer's textbook update on vectors (numpy float or object arrays).
+
+    Hyperparameters are converted by ``num`` (``float``, or ``mpmath.mpf`` for
+    exact arithmetic on the float inputs); written from the definitions, not
+    from ``optim``'s state-space blocks.
+    """
+    hp = {name: num(float(getattr(opt, name))) for name in ("momentum", "nu", "weight_decay")
+          if hasattr(opt, name)}
+    g = K @ w + hp["weight_decay"] * w + xi
+    if isinstance(opt, Preconditioned):
+        lam = opt.lr_matrix * np.eye(len(w)) if opt.is_scalar else opt.lr_matrix
+        lam = np.vectorize(num, otypes=[object if num is not float else float])(lam)
+        if opt.momentum == 0:
+            return w - lam @ g, m
+        m = hp["momentum"] * m + g
+        return w - lam @ m, m
+    lr = num(float(opt.lr))
+    if isinstance(opt, SGD):
+        return w - lr * g, m
+    if isinstance(opt, HeavyBall):
+        m = hp["momentum"] * m + g
+        return w - lr * m, m
+    if isinstance(opt, Nesterov):
+        m = hp["momentum"] * m + g
+        return w - lr * (g + hp["momentum"] * m), m
+    m = hp["momentum"] * m + (1 - hp["momentum"]) * g
+    return w - lr * ((1 - hp["nu"]) * g + hp["nu"] * m), m
+
+
+def _textbook_state_space(opt, K, num=float):
+    """``(A, B)`` of the textbook update, column by column (float or mpmath object arrays)."""
+    n = K.shape[0]
+    d = n * opt.order
+    conv = np.vectorize(num, otypes=[float if num is float else object])
+    K, eye, zero = conv(K), conv(np.eye(d)), conv(np.zeros(d))
+
+    def image(z, xi):
+        w2, m2 = _textbook_step(opt, z[:n], z[n:] if d > n else 0 * z, xi, K, num)
+        return np.concatenate([w2, m2])[:d]
+
+    a = np.stack([image(eye[:, i], zero[:n]) for i in range(d)], axis=1)
+    b = np.stack([image(zero, eye[:n, i]) for i in range(n)], axis=1)
+    return a, b
+
+
+def _mp_lyapunov(a, q):
+    """Solve ``X = A X A^T + Q`` (object arrays of mpf) by a dense LU on the symmetric unknowns."""
+    d = a.shape[0]
+    pairs = [(i, j) for i in range(d) for j in range(i, d)]
+    system = mpmath.matrix(len(pairs), len(pairs))
+    for col, (i, j) in enumerate(pairs):
+        image = np.outer(a[:, i], a[:, j])
+        image = image + image.T if i != j else image
+        for row, (r, c) in enumerate(pairs):
+            system[row, col] = int((r, c) == (i, j)) - image[r, c]
+    solution = mpmath.lu_solve(system, mpmath.matrix([q[r, c] for r, c in pairs]))
+    x = np.empty((d, d), dtype=object)
+    for value, (i, j) in zip(solution, pairs):
+        x[i, j] = x[j, i] = value
+    return x
+
+
+def _mp_stationary(opt, K, C):
+    """The stationary state covariance of ``opt`` computed in 50 digits from the float inputs."""
+    with mpmath.workdps(50):
+        a, b = _textbook_state_space(opt, K, mpmath.mpf)
+        c = np.vectorize(mpmath.mpf, otypes=[object])(C)
+        return _mp_lyapunov(a, b @ c @ b.T)
+
+
+def _blockwise_error(got, ref, n):
+    """Largest error of each ``n x n`` block relative to that block's largest entry."""
+    d = got.shape[0]
+    worst = 0.0
+    for i in range(0, d, n):
+        for j in range(0, d, n):
+            block = ref[i:i + n, j:j + n]
+            scale = max(abs(x) for x in block.ravel())
+            err = max(abs(mpmath.mpf(float(g)) - r) for g, r in
+                      zip(got[i:i + n, j:j + n].ravel(), block.ravel()))
+            worst = max(worst, float(err / scale))
+    return worst
 
 
 def _iterate(a, q, tol=1e-15, max_steps=2_000_000):
@@ -118,7 +207,7 @@ def test_table1_sgd_and_momentum():
 
 def test_table1_damped_newton():
     # Lambda = lr K^{-1}: (1+mu)/(1-mu) lr/(2(1+mu) - lr) K^{-2} C
-    got = stationary_covariance(Preconditioned(lr / k, momentum=mu), k, c)
+    got = stationary_covariance(damped_newton(lr, k, momentum=mu), k, c)
     oracle = _moment_oracle("precond", {"lam": lr / k, "mu": mu, "k": k, "c": c})
     assert _zero(got - oracle)
     assert _zero(got - (1 + mu) / (1 - mu) * lr / (2 * (1 + mu) - lr) * c / k ** 2)
@@ -127,7 +216,7 @@ def test_table1_damped_newton():
 def test_table1_natural_gradient_self_consistent():
     # Lambda = lr (K Sigma K)^{-1}: Theorem 13 / Corollary 9 (commuting, scalar)
     roots = self_consistent_covariance(
-        lambda s: (Preconditioned(lr / (k * s * k), momentum=mu), c), k)
+        lambda s: (natural_gradient(lr, k * s * k, momentum=mu), c), k)
     sample = {lr: sympy.Rational(1, 3), mu: sympy.Rational(1, 2), k: 2, c: sympy.Rational(1, 5)}
     positive = [r for r in roots if r.subs(sample) > 0]
     assert len(roots) == 2 and len(positive) == 1
@@ -158,7 +247,7 @@ def test_table1_natural_gradient_minibatch_noise():
     # Corollary 6: C = a K Sigma K gives lr ((1+mu) a + 1 - mu) / (2 (1 - mu^2)) K^{-1}
     a = sympy.Symbol("a", positive=True)
     roots = self_consistent_covariance(
-        lambda s: (Preconditioned(lr / (k * s * k), momentum=mu), a * k * s * k), k)
+        lambda s: (natural_gradient(lr, k * s * k, momentum=mu), a * k * s * k), k)
     assert len(roots) == 1
     assert _zero(roots[0] - lr * ((1 + mu) * a + 1 - mu) / (2 * (1 - mu ** 2)) / k)
 
@@ -166,7 +255,7 @@ def test_table1_natural_gradient_minibatch_noise():
 def test_table1_adam():
     # Theorem 10: Lambda = lr E[g g^T]^{-1/2}, C = c K Sigma K  =>  Sigma = lr^2 (1 + c) / 4
     roots = self_consistent_covariance(
-        lambda s: (Preconditioned(lr / sympy.sqrt(k * s * k + c * k * s * k)), c * k * s * k), k)
+        lambda s: (adam_preconditioned(lr, k * s * k + c * k * s * k), c * k * s * k), k)
     assert len(roots) == 1
     assert _zero(roots[0] - lr ** 2 * (1 + c) / 4)
 
@@ -225,25 +314,27 @@ def test_theorems_1_2_3_non_commuting():
 
 OPTIMIZERS = [
     SGD(0.7), SGD(0.5, weight_decay=0.2), HeavyBall(0.5, 0.7), HeavyBall(0.3, 0.5, 0.1),
-    Nesterov(0.4, 0.6), QHM(0.6, 0.8, 0.7), QHM(0.5, 0.5, 0.0), Preconditioned(0.4),
+    Nesterov(0.4, 0.6), Nesterov(0.35, 0.6, weight_decay=0.15), QHM(0.6, 0.8, 0.7),
+    QHM(0.5, 0.5, 0.0), QHM(0.5, 0.8, 0.7, weight_decay=0.2), Preconditioned(0.4),
     Preconditioned(0.3, momentum=0.4, weight_decay=0.1),
 ]
 
 
 @pytest.mark.parametrize("opt", OPTIMIZERS, ids=repr)
 def test_numeric_matches_iteration(opt):
+    # the oracle iterates the covariance recursion of the textbook update (weight decay included)
     rng = np.random.default_rng(2)
     n = 4
     K, C = _random_spd(rng, n), _random_spd(rng, n)
     K = K / np.linalg.eigvalsh(K).max() * 1.2
-    a, b = opt.state_space(K)
+    a, b = _textbook_state_space(opt, K)
     expected = _iterate(a, b @ C @ b.T)
     got = stationary_covariance(opt, K, C, full_state=True)
     assert np.abs(got - expected).max() <= 1e-10 * np.abs(expected).max()
     eig = np.linalg.eigvalsh(K)
     per = stationary_covariance(opt, eig, np.full(n, 0.7), full_state=True)
     for i, x in enumerate(eig):
-        a1, b1 = opt.state_space(x)
+        a1, b1 = _textbook_state_space(opt, np.array([[x]]))
         assert np.allclose(per[i], _iterate(a1, 0.7 * b1 @ b1.T), rtol=1e-10, atol=0)
 
 
@@ -254,7 +345,7 @@ def test_matrix_preconditioner_matches_iteration():
     for m in (0.0, 0.5):
         lam = L * 1.5 * (1 + m) / np.linalg.eigvals(L @ K).real.max()
         opt = Preconditioned(lam, momentum=m, weight_decay=0.05)
-        a, b = opt.state_space(K)
+        a, b = _textbook_state_space(opt, K)
         expected = _iterate(a, b @ C @ b.T)
         got = stationary_covariance(opt, K, C, full_state=True)
         assert np.abs(got - expected).max() <= 1e-10 * np.abs(expected).max()
@@ -306,17 +397,40 @@ def test_residual_at_stability_edge(opt_at_edge):
 
 
 def test_scipy_bilinear_loses_digits_where_kernel_does_not():
-    # 1-D check of the documented failure mode: X = (1 - x)^2 X + 1 has X = 1 / (x (2 - x))
+    # 1-D: X = (1 - x)^2 X + 1 has X = 1 / (x (2 - x)); SGD(lr = x) on k = c = 1 has lr^2 X
     x = 1.9999999
-    a, q = np.array([[1 - x]]), np.array([[1.0]])
     exact = 1 / (x * (2 - x))
-    # SGD(lr = x) on k = 1, c = 1 has Sigma = lr^2 X
-    assert abs(stationary_covariance(SGD(x), 1.0, 1.0) - x * x * exact) < 1e-8 * x * x * exact
-    assert abs(discrete_lyapunov(a, q)[0, 0] - exact) < 1e-8 * exact
+    assert abs(stationary_covariance(SGD(x), 1.0, 1.0) - x * x * exact) < 1e-14 * x * x * exact
+    assert abs(discrete_lyapunov(np.array([[1 - x]]), np.array([[1.0]]))[0, 0] - exact) \
+        < 1e-8 * exact
+    # dense, lr k_max = 1.99999, against 50 digits: K = H diag(k) H^T is exact in floats
+    # (Hadamard H / 4 is orthogonal with entries +-1/4, the k_i have 20 bits)
+    rng = np.random.default_rng(12)
+    n = 16
+    h = scipy.linalg.hadamard(n) / 4.0
+    kv = rng.integers(1, 2 ** 20, n) / 2.0 ** 20
+    kv[0] = 1.0
+    K, C = h @ np.diag(kv) @ h.T, _random_spd(rng, n)
+    eta = 1.99999
+    with mpmath.workdps(50):
+        hm, lm = mpmath.matrix(h.tolist()), mpmath.mpf(eta)
+        c_hat = hm.T * mpmath.matrix(C.tolist()) * hm
+        y = mpmath.matrix(n, n)
+        for i in range(n):
+            for j in range(n):
+                y[i, j] = c_hat[i, j] * lm ** 2 / (1 - (1 - lm * kv[i]) * (1 - lm * kv[j]))
+        exact = np.array((hm * y * hm.T).tolist(), dtype=float)
+    a, b = SGD(eta).state_space(K)
+    q = b @ C @ b.T
 
+    def error(sol):
+        return np.abs(sol - exact).max() / np.abs(exact).max()
 
-def test_scipy_bilinear_residual_is_worse_at_the_edge():
-    rng = np.random.default_rng(11)
+    ours = error(stationary_covariance(SGD(eta), K, C))
+    theirs = error(scipy.linalg.solve_discrete_lyapunov(a, q, method="bilinear"))
+    assert ours < 1e-13 and theirs > 1000 * ours, (ours, theirs)
+    assert error(discrete_lyapunov(a, q)) < 1e-11
+    # and the residual, 60-dimensional, non-commuting
     K, C = _random_spd(rng, 60), _random_spd(rng, 60)
     opt = SGD(1.99999 / np.linalg.eigvalsh(K).max())
     a, b = opt.state_space(K)
@@ -324,6 +438,63 @@ def test_scipy_bilinear_residual_is_worse_at_the_edge():
     ours = lyapunov_residual(a, stationary_covariance(opt, K, C), q)
     theirs = lyapunov_residual(a, scipy.linalg.solve_discrete_lyapunov(a, q), q)
     assert ours < 1e-14 and theirs > 100 * ours
+
+
+# ----------------------------------------------------------------------------
+# high momentum: forward error against 50 digits
+
+
+HIGH_MOMENTUM = [(kind, mom, frac) for kind in ("heavy", "nesterov", "qhm")
+                 for mom in (0.99, 0.999, 0.9999) for frac in (0.01, 0.5, 0.99995)]
+
+
+def _make(kind, mom):
+    return {"heavy": lambda x: HeavyBall(x, mom), "nesterov": lambda x: Nesterov(x, mom),
+            "qhm": lambda x: QHM(x, mom, 0.7)}[kind]
+
+
+@pytest.mark.parametrize("kind,mom,frac", HIGH_MOMENTUM)
+def test_high_momentum_per_eigenvalue_against_50_digits(kind, mom, frac):
+    # the kernels used to lose (1 - mu)^-2 digits: 9e-9 at mu = 0.9999, 4e-6 at mu = 0.999
+    # on the edge; the reference solves the 2 x 2 Lyapunov equation of the textbook update
+    make = _make(kind, mom)
+    opt = make(frac * make(1.0).lr_bound())
+    eig = np.array([1.0, 1.0 - 1e-9, 0.37, 1e-3, 1e-7])
+    got = stationary_covariance(opt, eig, 0.8, full_state=True)
+    for i, x in enumerate(eig):
+        ref = _mp_stationary(opt, np.array([[x]]), np.array([[0.8]]))
+        assert _blockwise_error(got[i], ref, 1) < 1e-10
+
+
+@pytest.mark.parametrize("kind,mom,frac", [
+    ("heavy", 0.99, 0.99995), ("heavy", 0.999, 0.99995), ("heavy", 0.9999, 0.99995),
+    ("heavy", 0.9999, 0.005), ("nesterov", 0.999, 0.99995), ("qhm", 0.999, 0.99995),
+    ("qhm", 0.999, 0.01),
+])
+def test_high_momentum_dense_against_50_digits(kind, mom, frac):
+    rng = np.random.default_rng(13)
+    n = 4
+    K, C = _random_spd(rng, n), _random_spd(rng, n)
+    make = _make(kind, mom)
+    opt = make(frac * make(1.0).lr_bound() / np.linalg.eigvalsh(K).max())
+    got = stationary_covariance(opt, K, C, full_state=True)
+    assert _blockwise_error(got, _mp_stationary(opt, K, C), n) < 1e-10
+
+
+@pytest.mark.parametrize("mom,frac", [(0.99, 0.9995), (0.999, 0.5), (0.9999, 0.01)])
+def test_high_momentum_residual_relative_to_noise(mom, frac):
+    # n = 200: the residual relative to ||Q|| (||X|| / ||Q|| is 1e3 to 3e3 here; it was 2e-10
+    # and 6e-9 in the first and last case).  Closer to the edge ||X|| / ||Q|| grows past 1e4
+    # and rounding X to float64 alone leaves a residual of eps ||X|| > 1e-12 ||Q||.
+    rng = np.random.default_rng(5)
+    n = 200
+    K, C = _random_spd(rng, n), _random_spd(rng, n)
+    opt = HeavyBall(frac * 2 * (1 + mom) / np.linalg.eigvalsh(K).max(), mom)
+    a, b = opt.state_space(K)
+    q = b @ C @ b.T
+    x = stationary_covariance(opt, K, C, full_state=True)
+    assert np.linalg.norm(x - a @ x @ a.T - q) / np.linalg.norm(q) < 1e-10
+    assert lyapunov_residual(a, x, q) < 1e-14
 
 
 # ----------------------------------------------------------------------------
@@ -357,30 +528,15 @@ def test_properties_symmetric_psd_fixed_point(n, seed, frac, mom, kind):
 
 
 def _simulate(opt, K, C, steps, chains, rng):
-    """Run the optimizer's textbook update on the quadratic (vectorized over chains)."""
+    """Run the optimizer's textbook update on the quadratic (vectorized: one chain per column)."""
     n = K.shape[0]
     chol = np.linalg.cholesky(C)
-    w = np.zeros((chains, n))
-    m = np.zeros((chains, n))
-    wd = float(opt.weight_decay)
+    w = np.zeros((n, chains))
+    m = np.zeros((n, chains))
     for _ in range(steps):
-        g = w @ K + wd * w + rng.standard_normal((chains, n)) @ chol.T
-        if isinstance(opt, SGD):
-            w = w - opt.lr * g
-        elif isinstance(opt, HeavyBall):
-            m = opt.momentum * m + g
-            w = w - opt.lr * m
-        elif isinstance(opt, Nesterov):
-            m = opt.momentum * m + g
-            w = w - opt.lr * (g + opt.momentum * m)
-        elif isinstance(opt, QHM):
-            m = opt.momentum * m + (1 - opt.momentum) * g
-            w = w - opt.lr * ((1 - opt.nu) * g + opt.nu * m)
-        elif isinstance(opt, Preconditioned):
-            m = opt.momentum * m + g
-            lam = opt.lr_matrix * np.eye(n) if opt.is_scalar else opt.lr_matrix
-            w = w - m @ lam.T
-    return w
+        xi = (rng.standard_normal((chains, n)) @ chol.T).T
+        w, m = _textbook_step(opt, w, m, xi, K)
+    return w.T
 
 
 MC_CASES = [
@@ -554,10 +710,12 @@ def test_bad_inputs():
         stationary_covariance(HeavyBall(1.2, 0.0), K, np.eye(2))
     with pytest.raises(StabilityError, match="must be < 2 = 2"):
         stationary_covariance(SGD(1.0), np.array([2.0]), 1.0)
-    with pytest.raises(ValueError, match="symmetric"):
+    with pytest.raises(MatrixError, match="symmetric"):
         stationary_covariance(SGD(0.1), K, np.array([[1.0, 0.5], [0.0, 1.0]]))
-    with pytest.raises(ValueError, match="positive semi-definite"):
+    with pytest.raises(MatrixError, match="positive semi-definite"):
         stationary_covariance(SGD(0.1), K, np.diag([1.0, -1.0]))
+    with pytest.raises(MatrixError, match=">= 0"):
+        stationary_covariance(SGD(0.1), K, -1.0)
     with pytest.raises(ShapeError):
         stationary_covariance(SGD(0.1), K, np.eye(3))
     with pytest.raises(ShapeError):
@@ -566,12 +724,158 @@ def test_bad_inputs():
         stationary_covariance(SGD(0.1), K, np.array([[np.nan, 0], [0, 1.0]]))
     with pytest.raises(StabilityError, match="negative eigenvalue"):
         stationary_covariance(SGD(0.1), np.diag([-1.0, 1.0]), 1.0)
+    with pytest.raises(StabilityError, match="negative eigenvalue"):
+        continuous_covariance(SGD(0.1), np.diag([-1.0, 1.0]), 1.0)
     with pytest.raises(StabilityError, match="spectral radius"):
         discrete_lyapunov(np.array([[1.0]]), np.array([[1.0]]))
-    with pytest.raises(ValueError):
-        covariance_at(SGD(0.1), K, 1.0, -1)
-    for err in (StabilityError, ShapeError, NonFiniteError):
+    for steps in (-1, 2.5, float("nan")):
+        with pytest.raises(RangeError):
+            covariance_at(SGD(0.1), K, 1.0, steps)
+    for err in (StabilityError, ShapeError, NonFiniteError, MatrixError, RangeError):
         assert issubclass(err, ValueError)
+
+
+BAD_NUMERIC = [
+    (SGD(0.1), np.eye(2), np.array([[1.0, 0.5], [0.0, 1.0]]), MatrixError),
+    (SGD(0.1), np.eye(2), np.diag([1.0, -1.0]), MatrixError),
+    (SGD(0.1), np.array([[1.0, 0.5], [0.0, 1.0]]), 1.0, MatrixError),
+    (SGD(0.1), np.eye(2), np.eye(3), ShapeError),
+    (SGD(0.1), np.eye(2), np.array([[np.inf, 0.0], [0.0, 1.0]]), NonFiniteError),
+    (SGD(1.5), 2 * np.eye(2), 1.0, StabilityError),
+    (HeavyBall(1.0, 0.5), np.diag([3.5, 1.0]), np.eye(2), StabilityError),
+    (SGD(0.1), np.diag([0.0, 1.0]), np.eye(2), StabilityError),
+    (SGD(0.1), np.array([1.0, 2.0]), np.array([1.0, -1.0]), MatrixError),
+    (SGD(0.1), np.array([1.0, np.nan]), 1.0, NonFiniteError),
+    (Preconditioned(np.eye(2)), np.array([1.0, 2.0]), 1.0, ShapeError),
+    (Preconditioned(np.eye(3)), np.eye(2), 1.0, ShapeError),
+    (Preconditioned(np.diag([1.0, 2.0]), momentum=0.5), np.diag([1.0, 2.0]), 1.0, StabilityError),
+]
+
+
+@pytest.mark.parametrize("opt,hessian,noise,error", BAD_NUMERIC)
+def test_torch_validates_like_numpy(opt, hessian, noise, error):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(error) as from_numpy:
+        stationary_covariance(opt, hessian, noise)
+    with pytest.raises(error) as from_torch:
+        stationary_covariance_torch(opt, torch.tensor(hessian),
+                                    torch.tensor(noise) if np.ndim(noise) else noise)
+    assert str(from_torch.value) == str(from_numpy.value)
+
+
+def test_numeric_sympy_inputs_are_checked_exactly():
+    one, half = sympy.Integer(1), sympy.Rational(1, 2)
+    with pytest.raises(StabilityError, match=r"lr \* k_max = 3 must be < 2 = 2"):
+        stationary_covariance(SGD(sympy.Integer(3)), one, 1)
+    with pytest.raises(StabilityError, match="lr \\* k_max = 3 must be < 2"):
+        stationary_covariance(SGD(sympy.Integer(3)), 1, 1)
+    with pytest.raises(StabilityError, match=r"2 \(1 \+ momentum\)"):
+        stationary_covariance(HeavyBall(3 * half, half), sympy.Matrix([[2, 1], [1, 2]]), 1)
+    # exactly on the edge (lr k_max = 3 = 2 (1 + 1/2)) and just inside it
+    with pytest.raises(StabilityError):
+        stationary_covariance(HeavyBall(one, half), sympy.diag(3, 1), 1)
+    inside = stationary_covariance(HeavyBall(one - sympy.Rational(1, 10 ** 30), half),
+                                   sympy.diag(3, 1), 1)
+    assert all(inside[i, i] > 0 for i in range(2))
+    with pytest.raises(StabilityError, match="negative eigenvalue"):
+        stationary_covariance(SGD(half), sympy.Matrix([[1, 2], [2, 1]]), 1)
+    with pytest.raises(StabilityError, match="Lambda K"):
+        stationary_covariance(Preconditioned(sympy.diag(1, 2), momentum=half),
+                              sympy.diag(1, 2), 1)
+    with pytest.raises(MatrixError, match="positive semi-definite"):
+        stationary_covariance(SGD(sympy.Rational(1, 3)), sympy.diag(1, 2), sympy.diag(1, -1))
+    with pytest.raises(MatrixError, match="positive semi-definite"):
+        stationary_covariance(SGD(lr), sympy.diag(k, k), sympy.Matrix([[c, 0], [0, -c]]))
+    with pytest.raises(MatrixError, match=">= 0"):
+        stationary_covariance(SGD(lr), k, -c)
+    with pytest.raises(MatrixError, match="symmetric"):
+        stationary_covariance(SGD(lr), sympy.Matrix([[1, 1], [0, 1]]), 1)
+    with pytest.raises(MatrixError, match="symmetric"):
+        stationary_covariance(SGD(lr), sympy.eye(2), sympy.Matrix([[1, 1], [0, 1]]))
+    # with free symbols nothing can be decided: the closed form comes back
+    assert _zero(stationary_covariance(SGD(lr), k, c) - lr * c / (k * (2 - lr * k)))
+
+
+def test_symbolic_and_numeric_arrays_do_not_mix():
+    for call in (lambda: stationary_covariance(SGD(lr), np.eye(2), np.eye(2)),
+                 lambda: stationary_covariance(SGD(0.1), sympy.eye(2), np.eye(2)),
+                 lambda: covariance_at(SGD(lr), np.eye(2), 1, 3),
+                 lambda: continuous_covariance(HeavyBall(lr, mu), np.eye(2), 1),
+                 lambda: escape_efficiency_continuous(SGD(lr), np.eye(2), 1, 2),
+                 lambda: stationary_covariance(SGD(lr), "k", 1),
+                 lambda: stationary_covariance_torch(SGD(lr), np.eye(2), 1.0),
+                 lambda: self_consistent_covariance(lambda s: (SGD(lr), c), sympy.diag(k, k))):
+        with pytest.raises(TypeError):
+            call()
+
+
+def test_empty_eigenvalue_arrays():
+    empty = np.array([])
+    assert covariance_at(SGD(0.1), empty, empty, 3).shape == (0,)
+    assert covariance_at(HeavyBall(0.1), empty, 1.0, 3, full_state=True).shape == (0, 2, 2)
+    assert stationary_covariance(HeavyBall(0.1), empty, empty, full_state=True).shape == (0, 2, 2)
+    assert stationary_covariance(SGD(0.1), np.zeros((0, 0)), np.zeros((0, 0))).shape == (0, 0)
+    assert covariance_at(SGD(0.1), np.zeros((0, 0)), 1.0, 2).shape == (0, 0)
+    with pytest.raises(ShapeError):
+        covariance_at(SGD(0.1), empty, np.ones(2), 3)
+
+
+def test_escape_efficiency_continuous_with_sympy_matrices():
+    # non-commuting exact K, C: the symbolic result at t = 3 against quadrature of
+    # Sigma(t) = int_0^t exp(-M s) L C L exp(-M^T s) ds, M = L K (independent of both routes)
+    t = sympy.Symbol("t", positive=True)
+    K = sympy.Matrix([[2, 1], [1, 2]]) / 3
+    C = sympy.Matrix([[1, sympy.Rational(1, 4)], [sympy.Rational(1, 4), 2]])
+    Kf, Cf = np.array(K, dtype=float), np.array(C, dtype=float)
+    for opt, lam in ((HeavyBall(sympy.Rational(1, 5), sympy.Rational(1, 2)), 0.4 * np.eye(2)),
+                     (Preconditioned(sympy.diag(sympy.Rational(1, 5), sympy.Rational(1, 10))),
+                      np.diag([0.2, 0.1]))):
+        sym = escape_efficiency_continuous(opt, K, C, t)
+        m = lam @ Kf
+        sigma = scipy.integrate.quad_vec(
+            lambda s, m=m, lam=lam: scipy.linalg.expm(-m * s) @ lam @ Cf @ lam
+            @ scipy.linalg.expm(-m.T * s),
+            0, 3, epsabs=1e-14, epsrel=1e-13)[0]
+        expected = np.trace(Kf @ sigma) / 2
+        assert abs(float(sym.subs(t, 3)) - expected) < 1e-11 * expected
+        numeric_opt = HeavyBall(0.2, 0.5) if isinstance(opt, HeavyBall) else \
+            Preconditioned(np.diag([0.2, 0.1]))
+        numeric = escape_efficiency_continuous(numeric_opt, Kf, Cf, 3.0)
+        assert abs(numeric - expected) < 1e-11 * expected
+
+
+def test_kramers_rate_checks_its_arguments():
+    with pytest.raises(StabilityError, match=r"lr \* k_a = 2.5 must be < 2"):
+        kramers_rate(2.5, 1.0, -1.0, 0.5, 1)
+    with pytest.raises(StabilityError, match=r"lr \* k_a = 2 must be < 2"):
+        kramers_rate(sympy.Integer(2), 1, -1, 1, 1)
+    assert kramers_rate_continuous(2.5, 1.0, -1.0, 0.5, 1) > 0
+    bad = [{"lr": 0.0}, {"k_a": -1.0}, {"k_b": 1.0}, {"delta_loss": 0.0}, {"batch": 0},
+           {"l": 1.5}, {"lr": float("nan")}]
+    for change in bad:
+        args = {"lr": 0.5, "k_a": 1.0, "k_b": -1.0, "delta_loss": 0.5, "batch": 1, "l": 0.5} | change
+        for rate in (kramers_rate, kramers_rate_continuous):
+            with pytest.raises(ValueError) as info:
+                rate(**args)
+            assert isinstance(info.value, (RangeError, NonFiniteError))
+
+
+@pytest.mark.parametrize("cls", [SGD, HeavyBall, Nesterov, QHM], ids=lambda c: c.__name__)
+def test_stable_kernel_form_is_the_same_rational_function(cls):
+    # the compiled form (kbar, h, 1 - momentum, ...) equals the solved kernel exactly
+    from symsgd._lyapunov_core import _derive_kernel
+    kern = _derive_kernel(cls)
+    k1, k2 = sympy.symbols("k1 k2", real=True)
+    rng = np.random.default_rng(14)
+    for _ in range(3):
+        point = {k1: sympy.Rational(int(rng.integers(1, 99)), 97),
+                 k2: sympy.Rational(int(rng.integers(1, 99)), 89)}
+        values = {x: sympy.Rational(int(rng.integers(1, 50)), 53) for x in kern.syms}
+        args = [(point[k1] + point[k2]) / 2, (point[k1] - point[k2]) / 2] + [
+            1 - values[x] if str(a).startswith("one_minus_") else values[x]
+            for x, a in zip(kern.syms, kern.args[2:])]
+        for entry, form in zip(kern.entries, kern.stable):
+            assert entry.subs({**point, **values}) == form.subs(dict(zip(kern.args, args)))
 
 
 def test_kernel_is_derived_from_state_space():

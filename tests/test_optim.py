@@ -6,7 +6,7 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symsgd.errors import NonFiniteError, ShapeError, StabilityError
+from symsgd.errors import MatrixError, NonFiniteError, RangeError, ShapeError, StabilityError
 from symsgd.optim import (QHM, SGD, HeavyBall, Nesterov, Preconditioned, adam_preconditioned,
                           damped_newton, natural_gradient)
 
@@ -32,8 +32,9 @@ def _step(opt, w, m, xi, K):
     return w - lam @ m, m
 
 
-ALL = [SGD(0.3, 0.1), HeavyBall(0.2, 0.9, 0.05), Nesterov(0.1, 0.8), QHM(0.4, 0.7, 0.3, 0.2),
-       Preconditioned(np.array([[0.5, 0.1], [0.1, 0.3]]), 0.6, 0.1), Preconditioned(0.2)]
+ALL = [SGD(0.3, 0.1), HeavyBall(0.2, 0.9, 0.05), Nesterov(0.1, 0.8), Nesterov(0.1, 0.8, 0.3),
+       QHM(0.4, 0.7, 0.3, 0.2), Preconditioned(np.array([[0.5, 0.1], [0.1, 0.3]]), 0.6, 0.1),
+       Preconditioned(0.2)]
 
 
 @pytest.mark.parametrize("opt", ALL, ids=lambda o: type(o).__name__)
@@ -79,31 +80,60 @@ def test_named_preconditioners():
     root = adam_preconditioned(0.1, K).lr_matrix / 0.1
     assert np.allclose(root @ root @ K, np.eye(2))
     assert adam_preconditioned(sympy.Symbol("l"), sympy.Integer(4)).lr_matrix == sympy.Symbol("l") / 2
+    Ks = sympy.Matrix([[2, 1], [1, 2]])
+    assert damped_newton(sympy.Rational(1, 2), Ks).lr_matrix * Ks == sympy.eye(2) / 2
+    for make in (damped_newton, natural_gradient, adam_preconditioned):
+        with pytest.raises(MatrixError, match="positive definite"):
+            make(0.1, np.diag([1.0, 0.0]))
+        with pytest.raises(MatrixError, match="symmetric"):
+            make(0.1, np.array([[1.0, 0.5], [0.0, 1.0]]))
+        with pytest.raises(RangeError):
+            make(0.1, -1.0)
+    assert damped_newton(0.5, K).has_matrix_lr and not damped_newton(0.5, 2.0).has_matrix_lr
+    assert not any(opt.has_matrix_lr for opt in ALL[:5])
 
 
 def test_validation_errors():
-    with pytest.raises(ValueError):
+    with pytest.raises(RangeError, match="lr must be > 0"):
         SGD(0.0)
-    with pytest.raises(ValueError, match="momentum"):
+    with pytest.raises(RangeError, match="momentum must be < 1"):
         HeavyBall(0.1, 1.0)
-    with pytest.raises(ValueError, match="momentum"):
+    with pytest.raises(RangeError, match="momentum must be < 1"):
+        HeavyBall(0.1, sympy.Integer(1))
+    with pytest.raises(RangeError, match="momentum must be >= 0"):
         Nesterov(0.1, -0.1)
-    with pytest.raises(ValueError, match="nu"):
+    with pytest.raises(RangeError, match="momentum"):
+        QHM(0.1, 1.0)
+    with pytest.raises(RangeError, match="nu must be <= 1"):
         QHM(0.1, 0.5, 1.5)
-    with pytest.raises(ValueError, match="weight_decay"):
+    with pytest.raises(RangeError, match="nu must be >= 0"):
+        QHM(0.1, 0.5, sympy.Rational(-1, 2))
+    with pytest.raises(RangeError, match="weight_decay"):
         SGD(0.1, weight_decay=-1)
+    with pytest.raises(RangeError, match="momentum"):
+        Preconditioned(0.1, momentum=1.5)
     with pytest.raises(NonFiniteError):
         SGD(float("nan"))
+    with pytest.raises(NonFiniteError):
+        SGD(sympy.oo)
     with pytest.raises(TypeError):
         SGD("0.1")
-    with pytest.raises(ValueError, match="positive definite"):
+    with pytest.raises(TypeError):
+        SGD(sympy.eye(2))
+    with pytest.raises(MatrixError, match="positive definite"):
         Preconditioned(np.diag([1.0, -1.0]))
-    with pytest.raises(ValueError, match="symmetric"):
+    with pytest.raises(MatrixError, match="positive definite"):
+        Preconditioned(sympy.diag(1, -1))
+    with pytest.raises(MatrixError, match="symmetric"):
         Preconditioned(np.array([[1.0, 0.2], [0.0, 1.0]]))
     with pytest.raises(ShapeError):
         Preconditioned(np.eye(2)).state_space(np.eye(3))
-    with pytest.raises(ValueError, match="symmetric"):
+    with pytest.raises(MatrixError, match="the Hessian must be symmetric"):
         SGD(0.1).state_space(np.array([[1.0, 2.0], [0.0, 1.0]]))
+    with pytest.raises(MatrixError, match="the Hessian must be symmetric"):
+        SGD(0.1).state_space(sympy.Matrix([[1, 2], [0, 1]]))
+    for err in (RangeError, MatrixError):
+        assert issubclass(err, ValueError)
     with pytest.raises(StabilityError, match=r"lr \* k_max = 2.3 must be < 2 \(1 \+ momentum\) = 2"):
         HeavyBall(1.0, 0.0).check_stable([2.3])
     with pytest.raises(StabilityError, match="weight_decay"):
