@@ -360,19 +360,8 @@ class SGD(Optimizer):
 
 
 @dataclass(frozen=True)
-class HeavyBall(Optimizer):
-    """Heavy-ball momentum: ``m <- momentum m + g``, ``w <- w - lr m``.
-
-    Args:
-        lr: learning rate (> 0).
-        momentum: ``mu`` in ``[0, 1)``.
-        weight_decay: L2 coefficient added to the gradient (>= 0).
-
-    Stable iff ``0 <= lr k < 2 (1 + momentum)`` for every eigenvalue ``k``.
-
-    >>> round(HeavyBall(0.1, 0.9).effective_lr(), 12)
-    1.0
-    """
+class _Momentum(Optimizer):
+    """A momentum method with a learning rate, a momentum and weight decay (two state blocks)."""
 
     lr: Any
     momentum: Any = 0.9
@@ -385,6 +374,22 @@ class HeavyBall(Optimizer):
     @property
     def order(self):
         return 2
+
+
+@dataclass(frozen=True)
+class HeavyBall(_Momentum):
+    """Heavy-ball momentum: ``m <- momentum m + g``, ``w <- w - lr m``.
+
+    Args:
+        lr: learning rate (> 0).
+        momentum: ``mu`` in ``[0, 1)``.
+        weight_decay: L2 coefficient added to the gradient (>= 0).
+
+    Stable iff ``0 <= lr k < 2 (1 + momentum)`` for every eigenvalue ``k``.
+
+    >>> round(HeavyBall(0.1, 0.9).effective_lr(), 12)
+    1.0
+    """
 
     def _blocks(self, k, one):
         lr, mu = self.lr, self.momentum
@@ -400,7 +405,7 @@ class HeavyBall(Optimizer):
 
 
 @dataclass(frozen=True)
-class Nesterov(Optimizer):
+class Nesterov(_Momentum):
     """Nesterov momentum in torch's convention.
 
     ``m <- momentum m + g``, ``w <- w - lr (g + momentum m)``.
@@ -415,18 +420,6 @@ class Nesterov(Optimizer):
     >>> Nesterov(0.1, 0.5).lr_bound()
     1.5
     """
-
-    lr: Any
-    momentum: Any = 0.9
-    weight_decay: Any = 0
-
-    def __post_init__(self):
-        _validate_common(self)
-        object.__setattr__(self, "momentum", _validate_momentum(self.momentum))
-
-    @property
-    def order(self):
-        return 2
 
     def _blocks(self, k, one):
         lr, mu = self.lr, self.momentum

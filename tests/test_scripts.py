@@ -1,9 +1,6 @@
 """Every script in scripts/ runs (``--quick``) and saves non-trivial PNG plots where it is told."""
 
-import os
 import pathlib
-import subprocess
-import sys
 
 import matplotlib.image
 import pytest
@@ -17,14 +14,9 @@ def test_there_are_scripts():
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
-def test_script_saves_plots(path, tmp_path):
+def test_script_saves_plots(path, tmp_path, run_script):
     out = tmp_path / "plots"
-    # the scripts' matrices are small: one BLAS thread avoids oversubscribing a busy CI machine
-    env = dict(os.environ, MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, str(path), str(out), "--quick"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_script(path, out, "--quick")
     pictures = sorted(out.glob("*.png"))
     assert pictures, f"{path.name} saved no PNG in {out}"
     for picture in pictures:
