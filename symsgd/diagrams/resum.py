@@ -36,7 +36,11 @@ Two evaluations:
   zero and repeated eigenvalues need no special care; the cost is linear in
   ``T``.  ``propagator='exponential'`` replaces ``(1 - eta lambda)^(t'-t-1)``
   by ``exp(-eta lambda (t' - t))`` (the exponential of Remark 1, with the
-  sums over time kept).
+  sums over time kept); ``propagator='integral'`` is all of Remark 1: the
+  exponential, and integrals over continuous times in ``[0, T]`` for the sums
+  (GD and single-epoch SGD; the space-time density and the integration are
+  in :mod:`symsgd.diagrams._integrals`).  Both differ from the discrete form
+  at relative order ``eta``.
 
 >>> from symsgd.landscapes import mean_estimation
 >>> from symsgd.schedule import sgd
@@ -75,6 +79,7 @@ from ..errors import LandscapeError, MeasureError, NonFiniteError, OrderError, S
 from ..landscape import Landscape
 from ..schedule import BaseSchedule
 from ..series import ETA, Series
+from ._integrals import continuum, integrate
 from .diagram import Diagram
 from .enumerate import enumerate_diagrams
 from .values import decorated_values
@@ -83,7 +88,7 @@ __all__ = ["Resummed", "resummed_loss", "resummed_displacement", "rvalue_terms",
            "PROPAGATORS"]
 
 #: Edge propagators of the numeric evaluation.
-PROPAGATORS = ("discrete", "exponential")
+PROPAGATORS = ("discrete", "exponential", "integral")
 
 _QUANTITIES = {"test": "test loss", "train": "training loss", "gap": "generalization gap",
                "weights": "weight displacement"}
@@ -360,7 +365,7 @@ def _sweep(term: RTerm, memberships, x, eta) -> np.ndarray:
                 for c in kids[v]:
                     operands += [state[c], labels[c]]
                 out = [a for a in labels[v] if a != v]
-                flows[v] = np.expand_dims(np.einsum(*operands, out), position[v]) \
+                flows[v] = np.expand_dims(np.einsum(*operands, out, optimize=True), position[v]) \
                     * eta.reshape((E,) + (1,) * (len(labels[v]) - 1))
             for v in range(1, d + 1):
                 state[v] = factors[v] * state[v] + flows[v] if discrete else \
@@ -392,7 +397,9 @@ class Resummed:
         landscape: the landscape whose statistics at the initialization are used.
         order: the highest number of edges of a linkless diagram kept.
         measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
-        propagator: ``'discrete'`` (exact) or ``'exponential'`` (Remark 1).
+        propagator: ``'discrete'`` (exact), ``'exponential'`` (Remark 1's
+            exponential, sums over times kept) or ``'integral'`` (Remark 1:
+            exponential and integrals over times; GD and single-epoch SGD).
         eta: the learning-rate symbol of :attr:`expr`.
         terms: the :class:`RTerm` s summed (built from the others).
     """
@@ -416,6 +423,8 @@ class Resummed:
                                  f"initialization), got {type(self.landscape).__name__}")
         if self.propagator not in PROPAGATORS:
             raise ValueError(f"propagator must be one of {PROPAGATORS}, got {self.propagator!r}")
+        if self.propagator == "integral":
+            continuum(self.schedule)
         if not isinstance(self.eta, sympy.Symbol):
             raise TypeError("eta must be a SymPy Symbol")
         terms = rvalue_terms(self.order, self.measure, self.schedule.batch, self.schedule.N)
@@ -483,13 +492,16 @@ class Resummed:
             raise NonFiniteError(f"learning rates must be finite, got {eta!r}")
         flat = rates.reshape(-1)
         lam, kept, memberships = self._numeric
-        if self.propagator == "discrete":
-            steps = (True, 1.0 - flat[:, None] * lam[None, :])
+        if self.propagator == "integral":
+            space = continuum(self.schedule)
+            values = functools.partial(integrate, space=space, lam=lam, eta=flat)
         else:
-            steps = (False, np.exp(-flat[:, None] * lam[None, :]))
+            steps = (True, 1.0 - flat[:, None] * lam[None, :]) if self.propagator == "discrete" \
+                else (False, np.exp(-flat[:, None] * lam[None, :]))
+            values = functools.partial(_sweep, memberships=memberships, x=steps, eta=flat)
         out = np.zeros(flat.shape + ((self.landscape.dim,) if self._vector else ()))
         for factor, term, K in kept:
-            R = _sweep(term, memberships, steps, flat)
+            R = values(term)
             d = term.order
             out += factor * np.einsum(K, list(range(1, d + 1)) + ([d + 1] if self._vector else []),
                                       R, list(range(d + 1)),
@@ -520,13 +532,20 @@ def resummed_loss(schedule: BaseSchedule, landscape: Landscape, order: int, meas
         landscape: the landscape.
         order: the highest number of edges of a linkless diagram kept.
         measure: ``'test'``, ``'train'`` or ``'gap'``.
-        propagator: ``'discrete'`` (exact) or ``'exponential'`` (Remark 1).
+        propagator: ``'discrete'`` (exact), ``'exponential'`` or ``'integral'``
+            (Remark 1; see :class:`Resummed`).
         eta: the learning-rate symbol of the exact form.
 
     >>> from symsgd.landscapes import mean_estimation
     >>> from symsgd.schedule import gd
     >>> resummed_loss(gd(2, steps=2), mean_estimation(init=1), 2).expr
     3*eta**4/4 - 3*eta**3 + 4*eta**2 - 2*eta + 1/2
+
+    Remark 1's approximation, here ``q^2/2 + (1 - q)^2/4`` with ``q = exp(-eta T)``:
+
+    >>> r = resummed_loss(gd(2, steps=100), mean_estimation(init=1), 2, propagator='integral')
+    >>> print(f"{float(r(0.01)):.6f}")
+    0.167562
     """
     if measure == "weights" or measure not in _QUANTITIES:
         raise MeasureError(f"measure must be 'test', 'train' or 'gap', got {measure!r}; "
