@@ -381,3 +381,7 @@ class Series:
 
     def __repr__(self) -> str:
         return f"Series({sympy.sstr(self)})"
+
+    def _repr_latex_(self) -> str:
+        """The LaTeX form in ``$...$``, for notebooks."""
+        return f"${self.latex()}$"

@@ -118,3 +118,16 @@ def test_text_and_latex_forms():
         assert sympy.latex(D).startswith(r"\mathcal{D}\left[\ast{}")
         assert D._repr_latex_() == "$" + sympy.latex(D) + "$"
     assert sympy.latex(2 * Diagram("*(a, a)")) == r"2 \mathcal{D}\left[\ast{}(a,\,a)\right]"
+
+
+def test_notebook_picture_is_a_png_of_the_drawing():
+    import io
+
+    import matplotlib.image
+
+    open_before = plt.get_fignums()
+    data = Diagram("*(a(b), a)")._repr_png_()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = matplotlib.image.imread(io.BytesIO(data))[..., :3]
+    assert (pixels < 0.5).any()                    # something is drawn on the white page
+    assert plt.get_fignums() == open_before        # and no pyplot figure is left behind

@@ -290,3 +290,8 @@ def test_diagrams_need_a_recorded_measure():
         (s - s).diagrams(1)
     with pytest.raises(OrderError):
         s.diagrams(2)
+
+
+def test_notebook_latex_is_the_series_latex():
+    s = expected_loss(sgd(N), 2, method="direct")
+    assert s._repr_latex_() == f"${sympy.latex(s)}$"

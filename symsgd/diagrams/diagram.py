@@ -373,6 +373,18 @@ class Diagram(Expr):
     def _repr_latex_(self) -> str:
         return "$" + sympy.latex(self) + "$"
 
+    def _repr_png_(self) -> bytes:
+        """The matplotlib picture as PNG bytes, for notebooks (no global figure is left open)."""
+        import io
+
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(1.2 + 0.6 * self.order, 1.6))
+        self.draw(ax=figure.add_subplot())
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
+
 
 def _node(p) -> int:
     if isinstance(p, bool) or not isinstance(p, (int, Integer)):
