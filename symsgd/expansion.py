@@ -30,13 +30,14 @@ from . import _exact, perturbation
 from .diagrams.resum import Resummed
 from .diagrams.values import diagrams_route
 from .errors import LandscapeError, MeasureError, check_order
+from .measures import NAMES
 from .schedule import BaseSchedule
 from .series import ETA, Series
 
 __all__ = ["expected_loss", "expected_displacement", "METHODS", "MEASURES"]
 
 #: Measured functions of the final weights accepted by :func:`expected_loss`.
-MEASURES = {"test": "test loss", "train": "training loss", "gap": "generalization gap"}
+MEASURES = {k: v for k, v in NAMES.items() if k != "weights"}
 
 
 def _exact_route(schedule, order, landscape, quantity, moment, progress):
@@ -140,5 +141,5 @@ def expected_displacement(schedule, order, landscape=None, method=None, eta=ETA,
     if isinstance(coeffs[0], list):
         coeffs[0] = [sympy.S.Zero] * len(coeffs[0])
         coeffs = [sympy.ImmutableDenseNDimArray(c) for c in coeffs]
-    return Series(tuple(coeffs), eta, "weight displacement", schedule, method, _notes(schedule),
+    return Series(tuple(coeffs), eta, NAMES["weights"], schedule, method, _notes(schedule),
                   "weights")

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 from .errors import MeasureError
 
-__all__ = ["ROOT_PRODUCTS", "root_products"]
+__all__ = ["NAMES", "ROOT_PRODUCTS", "root_products"]
+
+#: Readable names of the measures (``'weights'``: the expected displacement).
+NAMES = {"test": "test loss", "train": "training loss", "gap": "generalization gap",
+         "weights": "weight displacement"}
 
 #: ``ROOT_PRODUCTS[measure][moment]``: ``(sign, root factors)`` pairs.
 ROOT_PRODUCTS = {
