@@ -41,11 +41,11 @@ in text and ``{\\kappa^{(k_1,...)}}`` in LaTeX (braced, so that its indices
 attach to the whole name), and a moment block as ``E(...)`` and
 ``{\\mathbb{E}^{(k_1,...)}}``:
 
->>> K = Contraction.from_graph([1, 2], [[0, 1]], [(0, 1)], free=[1])
+>>> K = Contraction.from_graph([1, 2, 1], [[0, 1], [2]], [(0, 2), (1, 1)])
 >>> K
-[kappa(grad l, grad^2 l)_a,a^,b]
+[G_a kappa(grad l, grad^2 l)_a,bb]
 >>> sympy.latex(K)
-'{\\\\kappa^{(1,2)}}_{a;a}^{;b}'
+'G_{a} {\\\\kappa^{(1,2)}}_{a;b b}'
 
 As the base of a power, a contraction of several factors or indices is
 parenthesized, so that ``(G_a G_b H_ab)^2`` is not read as ``G_a G_b H_ab^2``:
@@ -482,8 +482,15 @@ _LABEL = {"G": "G", "H": "H", "C": "C", "dC": "(grad tr C)/2"}
 
 
 def _shorthand(c: Contraction):
-    """``G H G``, ``C:H``, ``tr C``, ``G (grad tr C)/2`` for chains of vectors and matrices."""
-    if c.free or not c.edges:
+    """``G H G``, ``C:H``, ``tr C``, ``G (grad tr C)/2`` for chains of vectors and matrices.
+
+    Of the contractions with free indices only the vector ``(grad tr C)/2``
+    has a shorthand (others read well in index form, e.g. ``G_a H_a^b``).
+    """
+    if c.free:
+        names = _items(c) or {}
+        return _LABEL["dC"] if len(c.edges) == 1 and list(names.values()) == ["dC"] else None
+    if not c.edges:
         return None
     names = _items(c)
     if names is None:

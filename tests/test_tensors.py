@@ -190,10 +190,14 @@ def test_printing():
     assert sympy.latex(k12) == r"G_{a} {\kappa^{(1,2)}}_{a;b b}"
     vec = Contraction.from_graph([1, 2], [[0], [1]], [(0, 1)], free=[1])
     assert str(vec) == "[G_a H_a^b]" and sympy.latex(vec) == "G_{a} H_{a}^{b}"
-    # the vector grad tr C / 2: indices per argument of the cumulant, the name braced
+    # the vector grad tr C / 2: its shorthand in text; in LaTeX indices per argument of the
+    # cumulant, the name braced
     dC = Contraction.from_graph([1, 2], [[0, 1]], [(0, 1)], free=[1])
-    assert str(dC) == "[kappa(grad l, grad^2 l)_a,a^,b]"
+    assert str(dC) == "[(grad tr C)/2]"
     assert sympy.latex(dC) == r"{\kappa^{(1,2)}}_{a;a}^{;b}"
+    # the same block with its slots left free has no shorthand
+    kappa = Contraction.from_graph([1, 2], [[0, 1]], [], free=[0, 1, 1])
+    assert str(kappa) == "[kappa(grad l, grad^2 l)^a,bc]"
     moment = Contraction.from_graph([1, 2, 0], [[0, 1, 2]], [], free=[1, 0, 1], moments=[0])
     assert sympy.latex(moment) == r"{\mathbb{E}^{(0,1,2)}}^{b;a c}"
     GHG = Contraction.from_graph([1, 2, 1], [[0], [1], [2]], [(0, 1), (1, 2)])
