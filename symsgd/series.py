@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 import sympy
 from sympy.tensor.array import NDimArray
 
-from .errors import OrderError, ShapeError, SymbolError
+from .errors import OrderError, RangeError, ShapeError, SymbolError
 from .tensors import contractions_in, evaluate_expr
 
 __all__ = ["Series", "ETA"]
@@ -58,6 +58,22 @@ def _shape(c) -> tuple:
 
 def _is_zero(c) -> bool:
     return all(e == 0 for e in c) if isinstance(c, NDimArray) else c == 0
+
+
+def _size_value(symbol: sympy.Symbol, value):
+    """``value`` for ``symbol`` as an exact SymPy number that meets the symbol's assumptions."""
+    if isinstance(value, (bool, float, str)) or not isinstance(value, (numbers.Rational,
+                                                                       sympy.Basic)):
+        raise TypeError(f"{symbol} = {value!r}: give an exact number (int, Fraction, "
+                        "sympy.Rational) or a SymPy expression")
+    value = sympy.Rational(value.numerator, value.denominator) \
+        if isinstance(value, numbers.Rational) and not isinstance(value, sympy.Basic) else value
+    if value.has(sympy.Float):
+        raise TypeError(f"{symbol} = {value}: floats are not exact")
+    for assumption in ("integer", "positive", "nonnegative"):
+        if getattr(symbol, f"is_{assumption}") and getattr(value, f"is_{assumption}") is False:
+            raise RangeError(f"{symbol} is {assumption}, got {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -286,7 +302,7 @@ class Series:
         unknown = [n for n in symbols if n not in names]
         if unknown:
             raise SymbolError(f"the series has no symbols {unknown}; it has {sorted(names)}")
-        sub = {names[n]: sympy.sympify(v, strict=True) for n, v in symbols.items()}
+        sub = {names[n]: _size_value(names[n], v) for n, v in symbols.items()}
 
         def value(c):
             return evaluate_expr(c.xreplace(sub), stats, metric)

@@ -297,3 +297,14 @@ def test_errors():
         symbolic.expr
     with pytest.raises(LandscapeError, match="numeric"):
         symbolic(0.1)
+
+
+def test_resummed_series_lists_its_diagrams():
+    """The Series of a resummed form records its measure, so its diagrams can be listed."""
+    from symsgd.tensors import evaluate_expr
+
+    L = shifting_valleys()
+    series = resummed_loss(sgd(3), L, 2).series(2)
+    for k in range(3):
+        total = sum(c.weight * evaluate_expr(c.value, L.cumulant) for c in series.diagrams(k))
+        assert total == series.coeff(k)

@@ -13,7 +13,7 @@ import pytest
 import sympy
 from sympy.stats import Exponential
 
-from symsgd.errors import OrderError, ShapeError, SymbolError
+from symsgd.errors import OrderError, RangeError, ShapeError, SymbolError
 from symsgd.expansion import expected_displacement, expected_loss
 from symsgd.landscape import Landscape
 from symsgd.schedule import gd, sgd
@@ -199,7 +199,7 @@ def test_evaluate_rejects_unknown_symbols():
     with pytest.raises(SymbolError, match="M") as info:
         general().evaluate(landscape(), N=2, B=1, E=1, M=3)
     assert isinstance(info.value, ValueError)
-    with pytest.raises(sympy.SympifyError):  # values are never parsed from strings
+    with pytest.raises(TypeError):  # values are never parsed from strings
         general().evaluate(landscape(), N="2", B=1, E=1)
 
 
@@ -295,3 +295,16 @@ def test_diagrams_need_a_recorded_measure():
 def test_notebook_latex_is_the_series_latex():
     s = expected_loss(sgd(N), 2, method="direct")
     assert s._repr_latex_() == f"${sympy.latex(s)}$"
+
+
+def test_evaluate_takes_exact_sizes_that_meet_the_symbols_assumptions():
+    s = expected_loss(sgd(N), 2, method="direct")
+    L = shifting_valleys()
+    assert s.evaluate(L, N=np.int64(2)) == s.evaluate(L, N=2) == expected_loss(sgd(2), 2,
+                                                                                landscape=L)
+    for bad in (2.5, "3", True):
+        with pytest.raises(TypeError):
+            s.evaluate(L, N=bad)
+    for bad in (-3, sympy.Rational(5, 2), 0):
+        with pytest.raises(RangeError):
+            s.evaluate(L, N=bad)

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import numbers
 import string
 from collections import Counter
 from dataclasses import dataclass, field
@@ -75,7 +74,9 @@ import sympy
 from sympy import QQ
 from sympy.polys.rings import ring
 
-from ..errors import LandscapeError, MeasureError, NonFiniteError, OrderError, ScheduleError
+from ..errors import (LandscapeError, MeasureError, NonFiniteError, OrderError, ScheduleError,
+                      check_order)
+from ..measures import NAMES, root_products
 from ..landscape import Landscape
 from ..schedule import BaseSchedule
 from ..series import ETA, Series
@@ -90,8 +91,6 @@ __all__ = ["Resummed", "resummed_loss", "resummed_displacement", "rvalue_terms",
 #: Edge propagators of the numeric evaluation.
 PROPAGATORS = ("discrete", "exponential", "integral")
 
-_QUANTITIES = {"test": "test loss", "train": "training loss", "gap": "generalization gap",
-               "weights": "weight displacement"}
 _LETTERS = string.ascii_letters
 _RING, _ETA = ring("eta", QQ)
 
@@ -186,12 +185,9 @@ def rvalue_terms(order: int, measure: str, batch, N) -> tuple:
     >>> [(t.diagram.text(), t.factor) for t in rvalue_terms(2, 'test', 1, 3)]
     [('*', 1), ('*(a)', -1), ('*(a, a)', 1/2), ('*(a, b)', 1/2), ('*(a(a))', 1)]
     """
-    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 0:
-        raise OrderError(f"order must be a non-negative integer, got {order!r}")
-    if order > 16:
+    if check_order(order) > 16:
         raise OrderError(f"order {order} is beyond the resummed expansion's reach (16)")
-    if measure not in _QUANTITIES:
-        raise MeasureError(f"unknown measure {measure!r}; expected one of {sorted(_QUANTITIES)}")
+    root_products(measure, 1)
     only_linkless = measure in ("test", "weights")
     out = []
     for d in range(order + 1):
@@ -310,7 +306,7 @@ def _exact_total(terms, landscape: Landscape, schedule: BaseSchedule, vector: bo
             if degrees not in stats:
                 stats[degrees] = _exact_array(landscape.cumulant(*degrees), f"kappa{degrees}")
             tensors.append(stats[degrees])
-        if all(x == 0 for a in tensors for x in a.flat):
+        if any(all(x == 0 for x in a.flat) for a in tensors):     # a zero block: a zero term
             continue
         subscripts = term.subscripts(eigen=False)
         for lags, count in _lags(term, memberships, T).items():
@@ -434,7 +430,7 @@ class Resummed:
     @property
     def quantity(self) -> str:
         """What is predicted, e.g. ``'test loss'``."""
-        return _QUANTITIES[self.measure]
+        return NAMES[self.measure]
 
     @property
     def _vector(self) -> bool:
@@ -459,9 +455,7 @@ class Resummed:
 
         Up to :attr:`order` it equals the diagram expansion's series.
         """
-        order = self.order if order is None else order
-        if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 0:
-            raise OrderError(f"order must be a non-negative integer, got {order!r}")
+        order = self.order if order is None else check_order(order)
         values = list(self.expr) if self._vector else [self.expr]
         polys = [sympy.Poly(v, self.eta) for v in values]
         coeffs = []
@@ -469,7 +463,7 @@ class Resummed:
             c = [p.coeff_monomial(self.eta ** k) for p in polys]
             coeffs.append(sympy.ImmutableDenseNDimArray(c) if self._vector else c[0])
         return Series(tuple(coeffs), self.eta, self.quantity, self.schedule,
-                      "diagrams (resummed)")
+                      "diagrams (resummed)", measure=self.measure)
 
     @functools.cached_property
     def _numeric(self):
@@ -478,7 +472,7 @@ class Resummed:
         kept = []
         for term in self.terms:
             tensors = [_floats(self.landscape.cumulant(*deg), f"kappa{deg}") for deg, _ in term.blocks]
-            ends = [U] * sum(2 for _ in term.edges)
+            ends = [U] * (2 * len(term.edges))
             K = np.asarray(opt_einsum.contract(term.subscripts(eigen=True), *tensors, *ends))
             if np.any(K):
                 kept.append((float(term.factor), term, K))
@@ -547,7 +541,7 @@ def resummed_loss(schedule: BaseSchedule, landscape: Landscape, order: int, meas
     >>> print(f"{float(r(0.01)):.6f}")
     0.167562
     """
-    if measure == "weights" or measure not in _QUANTITIES:
+    if measure == "weights" or measure not in NAMES:
         raise MeasureError(f"measure must be 'test', 'train' or 'gap', got {measure!r}; "
                            "use resummed_displacement for the weights")
     return Resummed(schedule, landscape, order, measure, propagator, eta)
