@@ -23,7 +23,6 @@ eta**4 - 3*eta**3 + 4*eta**2 - 2*eta + 1
 
 from __future__ import annotations
 
-
 import sympy
 
 from . import _exact, perturbation
@@ -51,23 +50,29 @@ def _exact_route(schedule, order, landscape, quantity, moment, progress):
 METHODS = {"exact": _exact_route, "direct": perturbation.route, "diagrams": diagrams_route}
 
 
-def _check(schedule, order, method):
+def _derive(schedule, order, landscape, method, measure, moment, eta, progress, resum):
+    """The series (or, with ``resum``, the resummed prediction) of one measured quantity."""
     if not isinstance(schedule, BaseSchedule):
         raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
+    order = check_order(order)
+    if resum:
+        if method not in (None, "diagrams"):
+            raise ValueError(f"resum=True is the linkless form of the diagram route; "
+                             f"use method='diagrams' (or leave method out), not {method!r}")
+        if landscape is None:
+            raise LandscapeError("resum=True needs a landscape: the propagators use its Hessian")
+        if moment != 1:
+            raise MeasureError(f"resum=True resums the mean only, not moment={moment!r}")
+        return Resummed(schedule, landscape, order, measure, eta=eta)
+    method = "exact" if method is None else method
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; available: {sorted(METHODS)}")
-    return check_order(order)
-
-
-def _resummed(schedule, order, landscape, method, quantity, moment, eta) -> Resummed:
-    if method not in (None, "diagrams"):
-        raise ValueError(f"resum=True is the linkless form of the diagram route; "
-                         f"use method='diagrams' (or leave method out), not {method!r}")
-    if landscape is None:
-        raise LandscapeError("resum=True needs a landscape: the propagators use its Hessian")
-    if moment != 1:
-        raise MeasureError(f"resum=True resums the mean only, not moment={moment!r}")
-    return Resummed(schedule, landscape, order, quantity, eta=eta)
+    coeffs = METHODS[method](schedule, order, landscape, measure, moment, progress)
+    if measure == "weights" and isinstance(coeffs[0], list):
+        coeffs[0] = [sympy.S.Zero] * len(coeffs[0])
+        coeffs = [sympy.ImmutableDenseNDimArray(c) for c in coeffs]
+    name = NAMES[measure] if moment == 1 else f"second moment of the {NAMES[measure]}"
+    return Series(tuple(coeffs), eta, name, schedule, method, _notes(schedule), measure, moment)
 
 
 def _notes(schedule) -> tuple[str, ...]:
@@ -105,14 +110,7 @@ def expected_loss(schedule, order, landscape=None, method=None, measure="test",
     """
     if measure not in MEASURES:
         raise MeasureError(f"unknown measure {measure!r}; expected one of {sorted(MEASURES)}")
-    if resum:
-        return _resummed(schedule, _check(schedule, order, "diagrams"), landscape, method,
-                         measure, moment, eta)
-    method = "exact" if method is None else method
-    order = _check(schedule, order, method)
-    coeffs = METHODS[method](schedule, order, landscape, measure, moment, progress)
-    name = MEASURES[measure] if moment == 1 else f"second moment of the {MEASURES[measure]}"
-    return Series(tuple(coeffs), eta, name, schedule, method, _notes(schedule), measure, moment)
+    return _derive(schedule, order, landscape, method, measure, moment, eta, progress, resum)
 
 
 def expected_displacement(schedule, order, landscape=None, method=None, eta=ETA,
@@ -132,14 +130,4 @@ def expected_displacement(schedule, order, landscape=None, method=None, eta=ETA,
     >>> expected_displacement(gd(3, steps=2), 1, landscape=L, resum=True).expr
     [eta**2 - 2*eta]
     """
-    if resum:
-        return _resummed(schedule, _check(schedule, order, "diagrams"), landscape, method,
-                         "weights", 1, eta)
-    method = "exact" if method is None else method
-    order = _check(schedule, order, method)
-    coeffs = METHODS[method](schedule, order, landscape, "weights", 1, progress)
-    if isinstance(coeffs[0], list):
-        coeffs[0] = [sympy.S.Zero] * len(coeffs[0])
-        coeffs = [sympy.ImmutableDenseNDimArray(c) for c in coeffs]
-    return Series(tuple(coeffs), eta, NAMES["weights"], schedule, method, _notes(schedule),
-                  "weights")
+    return _derive(schedule, order, landscape, method, "weights", 1, eta, progress, resum)
