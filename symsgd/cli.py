@@ -23,6 +23,7 @@ import sys
 import sympy
 
 from . import __version__, landscapes
+from .errors import SymsgdError
 from .expansion import METHODS, expected_loss
 from .schedule import sgd
 from .simulate import simulate
@@ -41,18 +42,36 @@ ZOO = {
 Z_CHECK = 3.29
 
 
+def _at_least(minimum: int):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symsgd", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"symsgd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="derive, print and check an expansion")
     demo.add_argument("--landscape", choices=sorted(ZOO), default="shifting-valleys")
-    demo.add_argument("--N", type=int, default=4, help="training points")
-    demo.add_argument("--batch", type=int, default=1)
-    demo.add_argument("--epochs", type=int, default=1)
-    demo.add_argument("--order", type=int, default=3, help="highest power of eta")
-    demo.add_argument("--lr", type=float, nargs="+", default=[0.005, 0.01, 0.02])
-    demo.add_argument("--trials", type=int, default=40_000, help="simulated runs per rate")
+    demo.add_argument("--N", type=_at_least(1), default=4, help="training points")
+    demo.add_argument("--batch", type=_at_least(1), default=1)
+    demo.add_argument("--epochs", type=_at_least(1), default=1)
+    demo.add_argument("--order", type=_at_least(0), default=3, help="highest power of eta")
+    demo.add_argument("--lr", type=_positive_float, nargs="+", default=[0.005, 0.01, 0.02])
+    demo.add_argument("--trials", type=_at_least(2), default=40_000,
+                      help="simulated runs per rate")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--plot", metavar="FILE", help="save prediction and simulation as a picture")
     return parser
@@ -68,8 +87,12 @@ def _demo(args) -> int:
     print(f"schedule: {schedule} (T = {schedule.T})")
     print(schedule.draw())
 
-    series = {m: expected_loss(schedule, args.order, landscape=landscape, method=m,
-                               progress=False) for m in METHODS}
+    # the exact series one order further: its last coefficient sizes the neglected term
+    full = expected_loss(schedule, args.order + 1, landscape=landscape, progress=False)
+    neglected = full.coeff(args.order + 1)
+    series = {m: full.truncate(args.order) if m == "exact" else
+              expected_loss(schedule, args.order, landscape=landscape, method=m, progress=False)
+              for m in METHODS}
     exact = series["exact"]
     print(f"\nE[l(theta_T)] = {exact}")
     print(f"LaTeX: {sympy.latex(exact)}")
@@ -79,14 +102,12 @@ def _demo(args) -> int:
         if s != exact:
             print(f"  {name}: {s}")
 
-    neglected = expected_loss(schedule, args.order + 1, landscape=landscape,
-                              progress=False).coeff(args.order + 1)
     sim = simulate(landscape, schedule, args.lr, args.trials, seed=args.seed)
     print(f"\nsimulation: {args.trials} runs per learning rate (seed {args.seed})")
     print(f"{'eta':>8} {'series':>12} {'simulated':>12} {'95% +-':>10} {'z':>7}")
     ok = agree
     for i, eta in enumerate(sim.lr):
-        rational = sympy.Rational(str(eta))
+        rational = sympy.Rational(float(eta))     # the binary value the simulation used
         predicted = float(exact(rational))
         mean, sem = sim.test_loss[i, -1], sim.test_loss_sem[i, -1]
         z = (mean - predicted) / sem
@@ -97,7 +118,7 @@ def _demo(args) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        ax = sim.plot("test_loss", prediction=lambda e: exact(sympy.Rational(str(e))))
+        ax = sim.plot("test_loss", prediction=lambda e: exact(sympy.Rational(float(e))))
         ax.set_title(f"{landscape.name}: order-{args.order} series against SGD")
         ax.figure.savefig(args.plot, dpi=120)
         print(f"plot saved to {args.plot}")
@@ -111,8 +132,12 @@ COMMANDS = {"demo": _demo}
 
 def main(argv=None) -> int:
     """Run the ``symsgd`` command with ``argv`` (default: the process arguments)."""
-    args = _parser().parse_args(argv)
-    return COMMANDS[args.command](args)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SymsgdError as error:
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,16 @@ def test_demo_reports_a_simulation_that_misses_the_series(monkeypatch, capsys):
     assert "CHECK FAILED" in capsys.readouterr().out
 
 
-def test_demo_rejects_unknown_landscapes():
-    with pytest.raises(SystemExit):
-        main(["demo", "--landscape", "nowhere"])
+@pytest.mark.parametrize("args, message", [
+    (["--landscape", "nowhere"], "invalid choice"),
+    (["--order", "-1"], "--order: must be an integer >= 0"),
+    (["--trials", "1"], "--trials: must be an integer >= 2"),
+    (["--lr", "0.01", "-0.1"], "--lr: must be a positive number"),
+    (["--N", "4", "--batch", "3"], "batch = 3 does not divide N = 4"),
+])
+def test_demo_rejects_bad_arguments_before_any_work(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", *args])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
