@@ -191,6 +191,32 @@ class Landscape:
         """
         return self._tensor(orders, self._cumulant_entry)
 
+    def statistics(self, keys) -> dict:
+        """Float64 arrays of the cumulants named by ``keys`` (degree tuples such as ``(1, 1)``).
+
+        This is what a compiled kernel (``Series.lambdify``) takes: pass its
+        ``statistics`` attribute.
+
+        >>> import sympy
+        >>> w, x = sympy.symbols('w x')
+        >>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
+        >>> L.statistics([(0,), (1,), (1, 1)])
+        {(0,): array(1.), (1,): array([1.]), (1, 1): array([[1.]])}
+
+        Raises:
+            LandscapeError: a statistic that is not a number (a symbolic landscape).
+        """
+        out = {}
+        for key in keys:
+            value = self.cumulant(*key)
+            entries = value.tolist() if value.shape else value[()]
+            try:
+                out[tuple(key)] = np.array(np.array(entries, dtype=object), dtype=np.float64)
+            except TypeError as error:
+                raise LandscapeError(f"the statistic {tuple(key)} is not numeric: {value}") \
+                    from error
+        return out
+
     def _tensor(self, orders, entry):
         orders = tuple(orders)
         if not orders or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0

@@ -331,7 +331,8 @@ class _Weights:
 
 def _components(m: int, step_sets) -> tuple:
     """Connected components of ``0..m-1`` linked by the step sets, as a sorted tuple."""
-    pairs = [(a, b) for st in step_sets for a, b in zip(sorted(st), sorted(st)[1:])]
+    ordered = [sorted(st) for st in step_sets]
+    pairs = [(a, b) for st in ordered for a, b in zip(st, st[1:])]
     return tuple(tuple(g) for g in connected_groups(range(m), pairs))
 
 
@@ -383,10 +384,10 @@ def expand(schedule: BaseSchedule, order: int, measure: str = "test", moment: in
         raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
     weights = _Weights(schedule)
     acc = [defaultdict(lambda: defaultdict(Fraction)) for _ in range(order + 1)]
-    plan = [(sign, roots, _products(order, roots)) for sign, roots in plan]
-    bar = tqdm(total=sum(len(p) for _, _, p in plan), desc="direct perturbation", leave=False,
+    plan = [(sign, _products(order, roots)) for sign, roots in plan]
+    bar = tqdm(total=sum(len(p) for _, p in plan), desc="direct perturbation", leave=False,
                disable=progress is False or (progress is None and order < 5))
-    for sign, roots, products in plan:
+    for sign, products in plan:
         for m, steps, parents, kinds, coeff in products:
             _expect(acc, m, steps, parents, kinds, sign * coeff, weights)
             bar.update()

@@ -73,8 +73,7 @@ for n, bs, ep in [(4, 2, 1), (2, 1, 2)]:
 # %% Compile a kernel and evaluate it on numeric statistics for many learning rates
 kernel = series.lambdify("numpy")
 print("kernel needs statistics", kernel.statistics, "and sizes", kernel.symbols)
-stats = {k: np.array(np.array(L.cumulant(*k).tolist() if sum(k) else L.cumulant(*k)[()],
-                              dtype=object), dtype=float) for k in kernel.statistics}
+stats = L.statistics(kernel.statistics)
 etas = np.linspace(0.0, 0.001, 6)
 print("predicted test loss:", kernel(etas, stats, N=100, B=10, E=2))
 
