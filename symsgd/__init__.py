@@ -6,7 +6,8 @@
 Series(2 - 15*eta + O(eta**2))
 """
 
-from . import diagrams, landscapes
+from . import diagrams, landscapes, measures
+from .diagrams import Resummed
 from .distributions import Dataset, Distribution, RandomVariables, StandardNormal
 from .errors import (BackendError, LandscapeError, MatrixError, MeasureError,
                      MissingStatisticError, MomentError, NonFiniteError, NotPolynomialError,
@@ -21,7 +22,7 @@ from .simulate import Simulation, simulate
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "Landscape", "landscapes", "diagrams",
+    "Landscape", "landscapes", "diagrams", "measures", "Resummed",
     "Distribution", "StandardNormal", "RandomVariables", "Dataset",
     "GDSchedule", "Schedule", "SGDSchedule", "gd", "sgd",
     "Series", "ETA", "expected_loss", "expected_displacement",

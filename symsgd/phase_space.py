@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from .errors import MatrixError, NonFiniteError, ScheduleError, ShapeError
+from .errors import MatrixError, NonFiniteError, RangeError, ShapeError
 from .lyapunov import stationary_covariance
 from .optim import HeavyBall, _scalar, _symmetric
 
@@ -74,7 +74,7 @@ def _check_steps(steps, integer: bool) -> np.ndarray:
     except ValueError:
         raise ShapeError(f"steps must be a number or a 1-D sequence, got {steps!r}") from None
     if arr.dtype.kind not in "iuf":
-        raise ScheduleError(f"steps must be numbers of steps, got {steps!r}")
+        raise RangeError(f"steps must be numbers of steps, got {steps!r}")
     arr = arr.astype(float)
     if arr.ndim > 1:
         raise ShapeError(f"steps must be a number or a 1-D sequence, got shape {arr.shape}")
@@ -82,10 +82,10 @@ def _check_steps(steps, integer: bool) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise NonFiniteError("steps contain NaN or infinity")
     if np.any(arr < 0):
-        raise ScheduleError(f"steps must be >= 0, got {arr[arr < 0][0]:g}")
+        raise RangeError(f"steps must be >= 0, got {arr[arr < 0][0]:g}")
     if integer and np.any(arr != np.round(arr)):
         bad = arr[arr != np.round(arr)][0]
-        raise ScheduleError(f"the discrete recursion needs whole numbers of steps, got {bad:g}")
+        raise RangeError(f"the discrete recursion needs whole numbers of steps, got {bad:g}")
     return arr
 
 
@@ -268,7 +268,7 @@ class _PhaseSpace(ABC):
                 ``lr * s``) for :class:`PhaseSpaceOU`.
 
         Raises:
-            ScheduleError: a negative lag, or a fractional one for the recursion.
+            RangeError: a negative lag, or a fractional one for the recursion.
             ShapeError, NonFiniteError: ``steps`` not 1-D, or not finite.
 
         >>> ex = DiscretePhaseSpace(0.1, 0.5, 0.0, np.eye(1), sigma2=1.0, batch=1)
@@ -279,7 +279,7 @@ class _PhaseSpace(ABC):
         >>> ex.global_displacement([2.5])
         Traceback (most recent call last):
         ...
-        symsgd.errors.ScheduleError: the discrete recursion needs whole numbers of steps, got 2.5
+        symsgd.errors.RangeError: the discrete recursion needs whole numbers of steps, got 2.5
         """
         n = self.n
         cov = self.stationary_covariance()

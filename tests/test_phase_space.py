@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 
-from symsgd.errors import MatrixError, NonFiniteError, RangeError, ScheduleError, ShapeError
+from symsgd.errors import MatrixError, NonFiniteError, RangeError, ShapeError
 from symsgd.phase_space import DiscretePhaseSpace, PhaseSpaceOU, diffusion_exponent
 
 
@@ -295,17 +295,17 @@ def test_bad_steps():
     ex = DiscretePhaseSpace(0.1, 0.5, 0.0, np.eye(2))
     ou = PhaseSpaceOU(0.1, 0.5, 0.0, np.eye(2))
     for model in (ex, ou):
-        with pytest.raises(ScheduleError, match=">= 0"):
+        with pytest.raises(RangeError, match=">= 0"):
             model.global_displacement([1, -2])
         with pytest.raises(NonFiniteError):
             model.global_displacement([np.nan])
         with pytest.raises(ShapeError):
             model.global_displacement([[1, 2]])
-        with pytest.raises(ScheduleError):
+        with pytest.raises(RangeError):
             model.global_displacement(True)
-        with pytest.raises(ScheduleError):
+        with pytest.raises(RangeError):
             model.global_displacement("3")
-    with pytest.raises(ScheduleError, match="whole numbers"):
+    with pytest.raises(RangeError, match="whole numbers"):
         ex.global_displacement([1, 2.5])
     assert np.array_equal(ex.global_displacement([2.0]), ex.global_displacement([2]))
     between = ou.global_displacement([2, 2.5, 3])     # continuous time: any lag
