@@ -58,7 +58,7 @@ from ._graphcanon import canonical_order, connected_groups
 from .errors import ScheduleError, check_order
 from .measures import root_products
 from .schedule import BaseSchedule, GDSchedule, Schedule, SGDSchedule
-from .tensors import Contraction, collect_contractions, evaluate_expr
+from .tensors import Contraction, evaluate_coefficients
 
 __all__ = ["expand", "weight_function", "route"]
 
@@ -501,13 +501,4 @@ def route(schedule, order, landscape, quantity, moment, progress):
     coefficients = expand(schedule, order, quantity, moment, progress)
     if landscape is None:
         return coefficients
-    if quantity != "weights":
-        return [evaluate_expr(c, landscape.cumulant) for c in coefficients]
-    out = []
-    for c in coefficients:
-        total = [sympy.S.Zero] * landscape.dim
-        for atom, coeff in collect_contractions(c).items():
-            value = atom.evaluate(landscape.cumulant)
-            total = [t + coeff * v for t, v in zip(total, value)]
-        out.append([sympy.expand(t) for t in total])
-    return out
+    return evaluate_coefficients(coefficients, landscape, quantity == "weights")

@@ -625,6 +625,36 @@ def evaluate_expr(expr, stats, metric=None):
     return sympy.expand(expr.xreplace(values))
 
 
+def evaluate_coefficients(coefficients, landscape, vector: bool = False) -> list:
+    """Evaluate a route's coefficients (expressions in contractions) on a landscape's statistics.
+
+    Args:
+        coefficients: SymPy expressions in contractions (products allowed for
+            scalar quantities).
+        landscape: a :class:`~symsgd.Landscape` (its exact cumulants are used).
+        vector: the quantity is a vector (contractions with one free index):
+            each coefficient becomes a list with one entry per parameter.
+
+    >>> import sympy
+    >>> from symsgd.landscapes import shifting_valleys
+    >>> G = Contraction.from_graph([1, 1], [[0], [1]], [(0, 1)])
+    >>> Gv = Contraction.from_graph([1], [[0]], [], free=[0])
+    >>> N = sympy.Symbol('N')
+    >>> evaluate_coefficients([N * G], shifting_valleys())
+    [5*N]
+    >>> evaluate_coefficients([0, -3 * Gv], shifting_valleys(), vector=True)
+    [[0, 0], [-3, -6]]
+    """
+    out = []
+    for expr in coefficients:
+        value = evaluate_expr(expr, landscape.cumulant)
+        if vector:
+            value = list(value) if isinstance(value, sympy.NDimArray) \
+                else [sympy.expand(value)] * landscape.dim
+        out.append(value)
+    return out
+
+
 def _evaluate_tensor(expr, stats, metric, ranks):
     if len(ranks) > 1:
         raise ShapeError(f"contractions of ranks {sorted(ranks)} in one expression")

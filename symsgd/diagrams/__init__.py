@@ -13,8 +13,7 @@ from .draw import draw, layout, to_tikz
 from .embeddings import count_embeddings, embedding_automorphisms, iter_embeddings, weight
 from .enumerate import enumerate_diagrams, rooted_trees, set_partitions
 from .resum import PROPAGATORS, Resummed, RTerm, resummed_displacement, resummed_loss, rvalue_terms
-from .values import (Contribution, contributions, decorated_values, diagram_expansion,
-                     evaluate_coefficients, uvalue)
+from .values import Contribution, contributions, decorated_values, diagram_expansion, uvalue
 
 __all__ = [
     "Diagram", "DiagramError", "enumerate_diagrams", "rooted_trees", "set_partitions",
@@ -22,5 +21,4 @@ __all__ = [
     "draw", "layout", "to_tikz",
     "Resummed", "resummed_loss", "resummed_displacement", "rvalue_terms", "RTerm", "PROPAGATORS",
     "uvalue", "decorated_values", "contributions", "Contribution", "diagram_expansion",
-    "evaluate_coefficients",
 ]

@@ -321,11 +321,11 @@ def _exact_total(terms, landscape: Landscape, schedule: BaseSchedule, vector: bo
 
 # -- numeric evaluation ----------------------------------------------------------------
 
-def _sweep(term: RTerm, memberships, x, eta) -> np.ndarray:
+def _sweep(term: RTerm, memberships, discrete: bool, steps, eta) -> np.ndarray:
     """``R[eta, i_1, ..., i_d]``: the row-weighted sum over time assignments of the
     product of edge propagators, edge ``v`` taken at eigenvalue index ``i_v``.
 
-    ``x = (discrete, steps)``: ``steps[eta, i]`` is the one-step factor of the
+    ``steps[eta, i]`` is the one-step factor of the
     propagator; the discrete form updates ``b(t+1) = steps b(t) + eta f(t)``,
     the exponential one ``b(t+1) = steps (b(t) + eta f(t))``."""
     d = term.order
@@ -346,7 +346,6 @@ def _sweep(term: RTerm, memberships, x, eta) -> np.ndarray:
                                                if inside[v][b] < members[b]]
                        for v in range(1, d + 1)]
     position = [None] + [labels[v].index(v) for v in range(1, d + 1)]
-    discrete, steps = x
     total = np.zeros((E,) + (steps.shape[1],) * d)
     for p, M in memberships:
         T, N = M.shape
@@ -490,9 +489,11 @@ class Resummed:
             space = continuum(self.schedule)
             values = functools.partial(integrate, space=space, lam=lam, eta=flat)
         else:
-            steps = (True, 1.0 - flat[:, None] * lam[None, :]) if self.propagator == "discrete" \
-                else (False, np.exp(-flat[:, None] * lam[None, :]))
-            values = functools.partial(_sweep, memberships=memberships, x=steps, eta=flat)
+            discrete = self.propagator == "discrete"
+            steps = 1.0 - flat[:, None] * lam[None, :] if discrete \
+                else np.exp(-flat[:, None] * lam[None, :])
+            values = functools.partial(_sweep, memberships=memberships, discrete=discrete,
+                                       steps=steps, eta=flat)
         out = np.zeros(flat.shape + ((self.landscape.dim,) if self._vector else ()))
         for factor, term, K in kept:
             R = values(term)

@@ -49,13 +49,13 @@ from .._graphcanon import connected_groups
 from ..errors import check_order
 from ..measures import root_products
 from ..schedule import BaseSchedule
-from ..tensors import Contraction
+from ..tensors import Contraction, evaluate_coefficients
 from .diagram import Diagram, DiagramError
 from .embeddings import count_embeddings
 from .enumerate import enumerate_diagrams, set_partitions
 
-__all__ = ["uvalue", "decorated_values", "diagram_expansion", "contributions", "Contribution",
-           "evaluate_coefficients"]
+__all__ = ["uvalue", "decorated_values", "diagram_expansion", "contributions", "Contribution"]
+
 
 class Graph(NamedTuple):
     """A decorated diagram as a contraction graph.
@@ -267,46 +267,6 @@ def diagram_expansion(schedule: BaseSchedule, order: int, measure: str = "test",
     """
     table = contributions(schedule, order, measure, moment, progress)
     return [_collect((c.weight, c.value) for c in row) for row in table]
-
-
-def evaluate_coefficients(coefficients, landscape, vector: bool = False) -> list:
-    """Evaluate expressions in contractions on a landscape's exact statistics.
-
-    Args:
-        coefficients: SymPy expressions linear in contractions or products of them.
-        landscape: a :class:`~symsgd.Landscape`.
-        vector: the contractions carry one free index; return lists (one
-            entry per parameter).
-
-    >>> from symsgd.landscapes import shifting_valleys
-    >>> from symsgd.schedule import sgd
-    >>> evaluate_coefficients(diagram_expansion(sgd(3), 1), shifting_valleys())
-    [2, -15]
-    """
-    cache = {}
-
-    def value(c):
-        if c not in cache:
-            cache[c] = c.evaluate(landscape.cumulant)
-        return cache[c]
-
-    out = []
-    for expr in coefficients:
-        expr = sympy.sympify(expr)
-        if vector:
-            total = [sympy.S.Zero] * landscape.dim
-            for term in sympy.Add.make_args(sympy.expand(expr)):
-                atoms = [f for f in sympy.Mul.make_args(term) if isinstance(f, Contraction)]
-                if not atoms:
-                    continue
-                coeff = term / atoms[0]
-                arr = value(atoms[0])
-                total = [t + coeff * arr[i] for i, t in enumerate(total)]
-            out.append([sympy.expand(t) for t in total])
-        else:
-            atoms = expr.atoms(Contraction)
-            out.append(sympy.expand(expr.xreplace({c: value(c) for c in atoms})))
-    return out
 
 
 def diagrams_route(schedule, order, landscape, quantity, moment, progress):
