@@ -27,6 +27,8 @@ __all__ = [
     "MissingStatisticError",
     "RangeError",
     "MatrixError",
+    "MethodError",
+    "InputTypeError",
 ]
 
 
@@ -76,6 +78,19 @@ class RangeError(SymsgdError, ValueError):
 
 class MatrixError(SymsgdError, ValueError):
     """A matrix without a property it needs: symmetric, positive (semi-)definite."""
+
+
+class MethodError(SymsgdError, ValueError):
+    """An unknown choice among named alternatives: a route (``method=``), a propagator, ..."""
+
+
+class InputTypeError(SymsgdError, TypeError):
+    """A value of a type that symsgd does not accept where it was given.
+
+    Above all a string where a SymPy expression or a number is needed: symsgd
+    never parses strings (``sympy.sympify`` of a string runs ``eval``), so
+    build expressions with SymPy and pass them as objects.
+    """
 
 
 class SymbolError(SymsgdError, ValueError):
