@@ -25,17 +25,19 @@ draws samples for simulation.  Three kinds:
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import sympy
 import sympy.stats as sstats
 from sympy.stats.rv import RandomSymbol, SinglePSpace
 
-from .errors import LandscapeError, MomentError
+from ._sympify import exact, expression, finite, refuse_text
+from .errors import InputTypeError, LandscapeError, MomentError, NonFiniteError
 
 __all__ = ["Distribution", "StandardNormal", "RandomVariables", "Dataset", "as_distribution"]
 
@@ -75,7 +77,7 @@ class _MomentDistribution(Distribution):
         """``E[prod_i data_i ** exponents_i]``, exactly."""
 
     def expect(self, expr, data):
-        expr = sympy.sympify(expr)
+        expr = expression(expr, "expr")
         if not expr.has(*data):
             return expr
         return sympy.Add(*(c * self.moment(e, data) for e, c in _monomials(expr, data).items()))
@@ -129,6 +131,13 @@ class RandomVariables(_MomentDistribution):
             (``Normal``, ``Exponential``, ``Bernoulli``, ...), which are
             independent of each other.  Moments of the expressions must be finite.
 
+    Raises:
+        InputTypeError: not a mapping, or a law that is a string or not a SymPy
+            expression or number.
+        LandscapeError: a key that is not a Symbol, or a random symbol of a
+            joint (multivariate) distribution.
+        MomentError: (from :meth:`moment`) a law without the finite moment needed.
+
     >>> import sympy
     >>> from sympy.stats import Normal, Bernoulli
     >>> x, y = sympy.symbols('x y')
@@ -142,13 +151,14 @@ class RandomVariables(_MomentDistribution):
 
     def __post_init__(self):
         if not isinstance(self.mapping, Mapping):
-            raise TypeError("RandomVariables takes a mapping {data symbol: random expression}")
+            raise InputTypeError("RandomVariables takes a mapping {data symbol: random "
+                                 f"expression}}, got {type(self.mapping).__name__}")
         items = []
         for sym, value in self.mapping.items():
+            refuse_text(sym, "a data symbol")
             if not isinstance(sym, sympy.Symbol):
                 raise LandscapeError(f"{sym!r} is not a SymPy Symbol")
-            if not isinstance(value, sympy.Basic):
-                raise TypeError(f"the law of {sym} must be a SymPy expression, got {value!r}")
+            value = exact(value, f"the law of {sym}")
             for rv in sstats.random_symbols(value):
                 if not isinstance(rv.pspace, SinglePSpace):
                     raise LandscapeError(f"{rv} is not a single-variable random symbol")
@@ -188,37 +198,69 @@ class RandomVariables(_MomentDistribution):
         return np.stack(cols, axis=-1).reshape(tuple(shape) + (len(data),))
 
 
+def _coordinate(value, what: str):
+    """One coordinate of a data point: a finite number (or SymPy expression), exactly."""
+    refuse_text(value, what)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise NonFiniteError(f"{what} is not finite: {value}")
+        return sympy.nsimplify(float(value), rational=True)
+    return finite(expression(value, what), what)
+
+
 @dataclass(frozen=True)
 class Dataset(Distribution):
     """Uniform over a finite list of data points.
 
     Args:
-        points: a sequence of points; each point is a number (one data symbol)
-            or a sequence of numbers (one per data symbol).  Exact numbers
-            (ints, ``Fraction``, SymPy Rationals) keep expectations exact.
+        points: a non-empty sequence of points; each point is a number (one
+            data symbol) or a sequence of numbers (one per data symbol).  Exact
+            numbers (ints, ``Fraction``, SymPy Rationals) keep expectations
+            exact; floats are replaced by nearby rationals
+            (``sympy.nsimplify(rational=True)``).
+
+    Raises:
+        InputTypeError: ``points`` or a coordinate that is a string or not a number.
+        NonFiniteError: a coordinate that is NaN or infinite.
+        LandscapeError: no points, an empty point, or points with different
+            numbers of coordinates.
 
     >>> import sympy
     >>> x, y = sympy.symbols('x y')
     >>> Dataset([(0, 1), (2, 3)]).expect(x * y + sympy.exp(x), (x, y))
     7/2 + exp(2)/2
+    >>> Dataset([float('nan'), 1])
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.NonFiniteError: point 0 is not finite: nan
     """
 
     points: tuple
 
     def __post_init__(self):
+        points = self.points
+        refuse_text(points, "points")
+        if isinstance(points, np.ndarray):
+            points = points.tolist() if points.ndim else [points.item()]
+        if isinstance(points, (Mapping, sympy.Basic)) or not isinstance(points, Iterable):
+            raise InputTypeError(f"points must be a sequence of data points, got "
+                                 f"{type(points).__name__}")
         pts = []
-        for p in np.asarray(self.points, dtype=object).reshape(len(self.points), -1) \
-                if len(self.points) else ():
-            row = []
-            for v in p:
-                if isinstance(v, float):
-                    v = sympy.nsimplify(v, rational=True)
-                if not isinstance(v, (numbers.Number, sympy.Basic)):
-                    raise TypeError(f"data points must hold numbers, got {v!r}")
-                row.append(sympy.sympify(v))
-            pts.append(tuple(row))
+        for i, p in enumerate(points):
+            refuse_text(p, f"point {i}")
+            if isinstance(p, np.ndarray):
+                p = p.tolist() if p.ndim else p.item()
+            if isinstance(p, (list, tuple)):
+                if not p:
+                    raise LandscapeError(f"point {i} has no coordinates")
+                pts.append(tuple(_coordinate(v, f"point {i}[{j}]") for j, v in enumerate(p)))
+            else:
+                pts.append((_coordinate(p, f"point {i}"),))
         if not pts:
             raise LandscapeError("a Dataset needs at least one point")
+        dims = sorted({len(p) for p in pts})
+        if len(dims) > 1:
+            raise LandscapeError(f"the points have different numbers of coordinates: {dims}")
         object.__setattr__(self, "points", tuple(pts))
 
     @property
@@ -233,7 +275,7 @@ class Dataset(Distribution):
 
     def expect(self, expr, data):
         self.check(data)
-        expr = sympy.sympify(expr)
+        expr = expression(expr, "expr")
         if not expr.has(*data):
             return expr
         total = sympy.Add(*(expr.xreplace(dict(zip(data, p))) for p in self.points))
@@ -241,6 +283,8 @@ class Dataset(Distribution):
 
     def sample(self, rng, shape, data):
         self.check(data)
+        if any(not v.is_number for p in self.points for v in p):
+            raise LandscapeError("sampling a Dataset needs numeric points; these are symbolic")
         table = np.array([[float(v) for v in p] for p in self.points], dtype=np.float64)
         return table[rng.integers(len(self.points), size=tuple(shape))]
 
@@ -251,7 +295,21 @@ def as_distribution(value, data: tuple) -> Distribution:
     Accepts ``None`` (standard normal), a :class:`Distribution`, a single
     ``sympy.stats`` random expression (for a single data symbol) or a mapping
     ``{data_symbol: random expression}``.
+
+    Raises:
+        InputTypeError: a string or another value that describes no law.
+        LandscapeError: a single random expression for several data symbols.
+
+    >>> import sympy
+    >>> from sympy.stats import Normal
+    >>> as_distribution(None, (sympy.Symbol('x'),))
+    StandardNormal()
+    >>> as_distribution("Normal('X', 0, 1)", (sympy.Symbol('x'),))
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.InputTypeError: distribution is a string ("Normal('X', 0, 1)"); symsgd never parses strings: build the value with SymPy instead, e.g. sympy.Symbol('H', positive=True), sympy.Rational(1, 2) or 2 * sympy.Symbol('x')
     """
+    refuse_text(value, "distribution")
     if value is None:
         return StandardNormal()
     if isinstance(value, Distribution):
@@ -263,4 +321,6 @@ def as_distribution(value, data: tuple) -> Distribution:
             raise LandscapeError("a single random variable can only describe one data symbol; "
                                  "pass a mapping {data symbol: random expression}")
         return RandomVariables({data[0]: value})
-    raise TypeError(f"cannot use {value!r} as a data distribution")
+    raise InputTypeError(f"cannot use {value!r} as a data distribution: pass None, a "
+                         "Distribution, a sympy.stats random expression or a mapping "
+                         "{data symbol: random expression}")
