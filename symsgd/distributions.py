@@ -37,7 +37,7 @@ import sympy.stats as sstats
 from sympy.stats.rv import RandomSymbol, SinglePSpace
 
 from ._sympify import exact, expression, finite, refuse_text
-from .errors import InputTypeError, LandscapeError, MomentError, NonFiniteError
+from .errors import InputTypeError, LandscapeError, MomentError, NonFiniteError, ShapeError
 
 __all__ = ["Distribution", "StandardNormal", "RandomVariables", "Dataset", "as_distribution"]
 
@@ -66,7 +66,20 @@ class Distribution(ABC):
         """``shape + (len(data),)`` float64 samples of the data point."""
 
     def check(self, data: tuple) -> None:
-        """Raise :class:`LandscapeError` if this law cannot describe ``data``."""
+        """Raise :class:`LandscapeError` if this law cannot describe ``data``.
+
+        Raises:
+            InputTypeError: ``data`` is not a sequence of SymPy Symbols.
+            LandscapeError: the law cannot describe these data symbols.
+
+        >>> import sympy
+        >>> StandardNormal().check((sympy.Symbol('x'),))
+        >>> StandardNormal().check("x")
+        Traceback (most recent call last):
+        ...
+        symsgd.errors.InputTypeError: data is a string ('x'); symsgd never parses strings: build the value with SymPy instead, e.g. sympy.Symbol('H', positive=True), sympy.Rational(1, 2) or 2 * sympy.Symbol('x')
+        """
+        _data(data)
 
 
 class _MomentDistribution(Distribution):
@@ -77,6 +90,7 @@ class _MomentDistribution(Distribution):
         """``E[prod_i data_i ** exponents_i]``, exactly."""
 
     def expect(self, expr, data):
+        self.check(data)
         expr = expression(expr, "expr")
         if not expr.has(*data):
             return expr
@@ -94,10 +108,52 @@ class StandardNormal(_MomentDistribution):
     """
 
     def moment(self, exponents, data):
-        return sympy.Mul(*(_normal_moment(int(k)) for k in exponents))
+        self.check(data)
+        return sympy.Mul(*(_normal_moment(k) for k in _exponents(exponents, data)))
 
     def sample(self, rng, shape, data):
-        return rng.standard_normal(tuple(shape) + (len(data),))
+        self.check(data)
+        shape = _shape(rng, shape)
+        return rng.standard_normal(shape + (len(data),))
+
+
+def _data(data) -> tuple:
+    """``data`` as a tuple of SymPy Symbols, else :class:`InputTypeError`."""
+    refuse_text(data, "data")
+    if not isinstance(data, (tuple, list)):
+        raise InputTypeError(f"data must be a tuple of SymPy Symbols, got {type(data).__name__}")
+    for s in data:
+        refuse_text(s, "a data symbol")
+        if not isinstance(s, sympy.Symbol):
+            raise InputTypeError(f"data must be a tuple of SymPy Symbols, got {s!r}")
+    return tuple(data)
+
+
+def _exponents(exponents, data) -> tuple[int, ...]:
+    """Moment exponents: one non-negative int per data symbol."""
+    refuse_text(exponents, "exponents")
+    if not isinstance(exponents, (tuple, list)) or len(exponents) != len(data):
+        raise ShapeError(f"exponents must be a tuple of {len(data)} non-negative integers, "
+                         f"got {exponents!r}")
+    for k in exponents:
+        refuse_text(k, "an exponent")
+        if isinstance(k, bool) or not isinstance(k, (numbers.Integral, sympy.Integer)) or k < 0:
+            raise ShapeError(f"exponents must be non-negative integers, got {exponents!r}")
+    return tuple(int(k) for k in exponents)
+
+
+def _shape(rng, shape) -> tuple[int, ...]:
+    """A sample shape: a tuple of non-negative ints (and a numpy Generator to draw with)."""
+    if not isinstance(rng, np.random.Generator):
+        raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    refuse_text(shape, "shape")
+    if not isinstance(shape, (tuple, list)):
+        raise InputTypeError(f"shape must be a tuple of non-negative integers, got {shape!r}")
+    for n in shape:
+        refuse_text(n, "a sample shape entry")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ShapeError(f"shape must be a tuple of non-negative integers, got {shape!r}")
+    return tuple(int(n) for n in shape)
 
 
 def _normal_moment(k: int):
@@ -169,13 +225,14 @@ class RandomVariables(_MomentDistribution):
         return hash(tuple(self.mapping.items()))
 
     def check(self, data):
+        super().check(data)
         missing = [s for s in data if s not in self.mapping]
         if missing:
             raise LandscapeError(f"the distribution gives no law for the data symbols {missing}")
 
     def moment(self, exponents, data):
         self.check(data)
-        expr = sympy.Mul(*(self.mapping[s]**int(k) for s, k in zip(data, exponents)))
+        expr = sympy.Mul(*(self.mapping[s]**k for s, k in zip(data, _exponents(exponents, data))))
         rvs = sorted(sstats.random_symbols(expr), key=sympy.default_sort_key)
         if not rvs:
             return sympy.expand(expr)
@@ -189,6 +246,7 @@ class RandomVariables(_MomentDistribution):
 
     def sample(self, rng, shape, data):
         self.check(data)
+        shape = _shape(rng, shape)
         exprs = [self.mapping[s] for s in data]
         rvs = sorted(set().union(*(sstats.random_symbols(e) for e in exprs)), key=sympy.default_sort_key)
         size = tuple(shape) if shape else (1,)
@@ -269,6 +327,7 @@ class Dataset(Distribution):
         return len(self.points[0])
 
     def check(self, data):
+        super().check(data)
         if len(data) != self.dim:
             raise LandscapeError(f"the dataset's points have {self.dim} coordinates "
                                  f"but the landscape has {len(data)} data symbols")
@@ -286,7 +345,7 @@ class Dataset(Distribution):
         if any(not v.is_number for p in self.points for v in p):
             raise LandscapeError("sampling a Dataset needs numeric points; these are symbolic")
         table = np.array([[float(v) for v in p] for p in self.points], dtype=np.float64)
-        return table[rng.integers(len(self.points), size=tuple(shape))]
+        return table[rng.integers(len(self.points), size=_shape(rng, shape))]
 
 
 def as_distribution(value, data: tuple) -> Distribution:

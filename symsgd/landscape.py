@@ -178,7 +178,21 @@ class Landscape:
         return sympy.expand(self.expect(self.loss))
 
     def derivative(self, k: int):
-        """``grad^k l_x`` (rank-``k`` array; the loss itself for ``k = 0``) in params and data."""
+        """``grad^k l_x`` (rank-``k`` array; the loss itself for ``k = 0``) in params and data.
+
+        Raises:
+            InputTypeError: ``k`` is a string.
+            ShapeError: ``k`` is not a non-negative integer.
+
+        >>> import sympy
+        >>> w, x = sympy.symbols('w x')
+        >>> Landscape((w - x)**2 / 2, w, x, init=[0]).derivative(1)
+        [w - x]
+        """
+        refuse_text(k, "k")
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+            raise ShapeError(f"the derivative order must be a non-negative integer, got {k!r}")
+        k = int(k)
         return self.loss if k == 0 else self._derivative(k)
 
     @functools.lru_cache(maxsize=None)

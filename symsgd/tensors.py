@@ -59,6 +59,7 @@ from __future__ import annotations
 import itertools
 import numbers
 import string
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -83,10 +84,14 @@ _COMPOUND_PRECEDENCE = (PRECEDENCE["Mul"] + PRECEDENCE["Pow"]) // 2
 
 
 def _ints(seq, what):
+    refuse_text(seq, what)
+    if not isinstance(seq, Iterable):
+        raise InputTypeError(f"{what} must be a sequence of integers, got {seq!r}")
     out = []
     for x in seq:
+        refuse_text(x, f"an entry of {what}")
         if isinstance(x, bool) or not isinstance(x, (numbers.Integral, sympy.Integer)):
-            raise TypeError(f"{what} must hold integers, got {x!r}")
+            raise InputTypeError(f"{what} must hold integers, got {x!r}")
         out.append(int(x))
     return tuple(out)
 
@@ -95,30 +100,32 @@ def _validate(degrees, blocks, edges, free, moments):
     degrees = _ints(degrees, "degrees")
     n = len(degrees)
     if any(k < 0 for k in degrees):
-        raise ValueError(f"degrees must be non-negative, got {degrees}")
+        raise ShapeError(f"degrees must be non-negative, got {degrees}")
+    refuse_text(blocks, "blocks")
     blocks = tuple(_ints(b, "blocks") for b in blocks)
     seen = sorted(i for b in blocks for i in b)
     if seen != list(range(n)) or any(not b for b in blocks):
-        raise ValueError(f"blocks {blocks} must partition the nodes 0..{n - 1} into non-empty parts")
+        raise ShapeError(f"blocks {blocks} must partition the nodes 0..{n - 1} into non-empty parts")
+    refuse_text(edges, "edges")
     edges = tuple(_ints(e, "edges") for e in edges)
     if any(len(e) != 2 for e in edges):
-        raise ValueError(f"every edge must be a pair of nodes, got {edges}")
+        raise ShapeError(f"every edge must be a pair of nodes, got {edges}")
     free = _ints(free, "free")
     used = [0] * n
     for a, b in edges:
         if not (0 <= a < n and 0 <= b < n):
-            raise ValueError(f"edge {(a, b)} names a node outside 0..{n - 1}")
+            raise ShapeError(f"edge {(a, b)} names a node outside 0..{n - 1}")
         used[a] += 1
         used[b] += 1
     for f in free:
         if not 0 <= f < n:
-            raise ValueError(f"free slot on node {f} outside 0..{n - 1}")
+            raise ShapeError(f"free slot on node {f} outside 0..{n - 1}")
         used[f] += 1
     if tuple(used) != degrees:
-        raise ValueError(f"slots used {tuple(used)} do not match the degrees {degrees}")
+        raise ShapeError(f"slots used {tuple(used)} do not match the degrees {degrees}")
     moments = frozenset(_ints(moments, "moments"))
     if any(not 0 <= m < len(blocks) for m in moments):
-        raise ValueError(f"moment block indices {sorted(moments)} out of range")
+        raise ShapeError(f"moment block indices {sorted(moments)} out of range")
     return degrees, blocks, edges, free, moments
 
 
@@ -416,6 +423,7 @@ def statistic_name(key: tuple[int, ...], *, moment: bool = False) -> str:
     >>> statistic_name((1, 1)), statistic_name((1, 2)), statistic_name((1, 1), moment=True)
     ('C', 'kappa(grad l, grad^2 l)', 'E(grad l, grad l)')
     """
+    key = _ints(key, "key")
     if moment:
         return "E(" + ", ".join(_grad(k) for k in key) + ")"
     if len(key) == 1:
@@ -557,6 +565,9 @@ def _as_array(a, exact: bool):
     if arr.dtype.kind in "USV" or (arr.dtype.kind == "O" and any(
             isinstance(v, (str, bytes)) for v in arr.ravel())):
         raise InputTypeError("a statistic holds strings; pass numbers (numpy arrays)")
+    if arr.dtype.kind == "O" and not all(isinstance(v, (numbers.Number, sympy.Expr))
+                                         for v in arr.ravel()):
+        raise InputTypeError(f"a statistic is not numeric: {a!r}")
     try:
         return arr.astype(np.float64)
     except (TypeError, ValueError) as error:
@@ -599,9 +610,9 @@ def collect_contractions(expr) -> dict:
     """
     out = {}
     for term in sympy.Add.make_args(sympy.expand(expression(expr, "expr"))):
-        cs = [f for f in sympy.Mul.make_args(term) if isinstance(f, Contraction)]
-        if len(cs) > 1:
-            raise ValueError(f"{term} is a product of contractions, not linear in them")
+        cs = [f for f in sympy.Mul.make_args(term) if f.has(Contraction)]
+        if len(cs) > 1 or (cs and not isinstance(cs[0], Contraction)):
+            raise ShapeError(f"{term} is a product of contractions, not linear in them")
         key = cs[0] if cs else S.One
         out[key] = out.get(key, S.Zero) + (term / key if cs else term)
     return {k: sympy.expand(v) for k, v in out.items() if sympy.expand(v) != 0}
