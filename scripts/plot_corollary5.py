@@ -33,7 +33,7 @@ ETA, N, T = 0.1, 10, 100
 
 def landscape(H):
     """MEAN ESTIMATION with Hessian ``H`` (as an exact rational) and ``C = 1``, at its minimum."""
-    return mean_estimation(sympy.nsimplify(H), 1, init=0)
+    return mean_estimation(hessian=sympy.nsimplify(H), noise=1, init=0)
 
 
 def engine(H, measure):

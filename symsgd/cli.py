@@ -35,7 +35,7 @@ ZOO = {
     "shifting-valleys": landscapes.shifting_valleys,
     "valley-of-death": landscapes.valley_of_death,
     "mean-estimation": lambda: landscapes.mean_estimation(init=1),
-    "linear-regression": lambda: landscapes.linear_regression(2),
+    "linear-regression": lambda: landscapes.linear_regression(dim=2),
 }
 
 #: z-score of the two-sided 99.9% interval used by the demo's check.

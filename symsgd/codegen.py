@@ -147,7 +147,7 @@ class Kernel:
         replaced = [c.xreplace(dict(zip(atoms, placeholders))) for c in coeffs]
         self._coefficients = sympy.lambdify(list(placeholders) + list(self._symbols), replaced,
                                             modules="math", cse=True)
-        self._specs = {flag: [c.einsum_spec(flag) for c in atoms] for flag in (False, True)}
+        self._specs = {flag: [c.einsum_spec(metric=flag) for c in atoms] for flag in (False, True)}
 
     def __call__(self, eta, stats, metric=None, **sizes):
         bk = self.backend

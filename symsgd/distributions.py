@@ -25,17 +25,19 @@ draws samples for simulation.  Three kinds:
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import sympy
 import sympy.stats as sstats
 from sympy.stats.rv import RandomSymbol, SinglePSpace
 
-from .errors import LandscapeError, MomentError
+from ._sympify import exact, expression, finite, refuse_text
+from .errors import InputTypeError, LandscapeError, MomentError, NonFiniteError, ShapeError
 
 __all__ = ["Distribution", "StandardNormal", "RandomVariables", "Dataset", "as_distribution"]
 
@@ -64,7 +66,20 @@ class Distribution(ABC):
         """``shape + (len(data),)`` float64 samples of the data point."""
 
     def check(self, data: tuple) -> None:
-        """Raise :class:`LandscapeError` if this law cannot describe ``data``."""
+        """Raise :class:`LandscapeError` if this law cannot describe ``data``.
+
+        Raises:
+            InputTypeError: ``data`` is not a sequence of SymPy Symbols.
+            LandscapeError: the law cannot describe these data symbols.
+
+        >>> import sympy
+        >>> StandardNormal().check((sympy.Symbol('x'),))
+        >>> StandardNormal().check("x")
+        Traceback (most recent call last):
+        ...
+        symsgd.errors.InputTypeError: data is a string ('x'); symsgd never parses strings: build the value with SymPy instead, e.g. sympy.Symbol('H', positive=True), sympy.Rational(1, 2) or 2 * sympy.Symbol('x')
+        """
+        _data(data)
 
 
 class _MomentDistribution(Distribution):
@@ -75,7 +90,8 @@ class _MomentDistribution(Distribution):
         """``E[prod_i data_i ** exponents_i]``, exactly."""
 
     def expect(self, expr, data):
-        expr = sympy.sympify(expr)
+        self.check(data)
+        expr = expression(expr, "expr")
         if not expr.has(*data):
             return expr
         return sympy.Add(*(c * self.moment(e, data) for e, c in _monomials(expr, data).items()))
@@ -92,10 +108,52 @@ class StandardNormal(_MomentDistribution):
     """
 
     def moment(self, exponents, data):
-        return sympy.Mul(*(_normal_moment(int(k)) for k in exponents))
+        self.check(data)
+        return sympy.Mul(*(_normal_moment(k) for k in _exponents(exponents, data)))
 
     def sample(self, rng, shape, data):
-        return rng.standard_normal(tuple(shape) + (len(data),))
+        self.check(data)
+        shape = _shape(rng, shape)
+        return rng.standard_normal(shape + (len(data),))
+
+
+def _data(data) -> tuple:
+    """``data`` as a tuple of SymPy Symbols, else :class:`InputTypeError`."""
+    refuse_text(data, "data")
+    if not isinstance(data, (tuple, list)):
+        raise InputTypeError(f"data must be a tuple of SymPy Symbols, got {type(data).__name__}")
+    for s in data:
+        refuse_text(s, "a data symbol")
+        if not isinstance(s, sympy.Symbol):
+            raise InputTypeError(f"data must be a tuple of SymPy Symbols, got {s!r}")
+    return tuple(data)
+
+
+def _exponents(exponents, data) -> tuple[int, ...]:
+    """Moment exponents: one non-negative int per data symbol."""
+    refuse_text(exponents, "exponents")
+    if not isinstance(exponents, (tuple, list)) or len(exponents) != len(data):
+        raise ShapeError(f"exponents must be a tuple of {len(data)} non-negative integers, "
+                         f"got {exponents!r}")
+    for k in exponents:
+        refuse_text(k, "an exponent")
+        if isinstance(k, bool) or not isinstance(k, (numbers.Integral, sympy.Integer)) or k < 0:
+            raise ShapeError(f"exponents must be non-negative integers, got {exponents!r}")
+    return tuple(int(k) for k in exponents)
+
+
+def _shape(rng, shape) -> tuple[int, ...]:
+    """A sample shape: a tuple of non-negative ints (and a numpy Generator to draw with)."""
+    if not isinstance(rng, np.random.Generator):
+        raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    refuse_text(shape, "shape")
+    if not isinstance(shape, (tuple, list)):
+        raise InputTypeError(f"shape must be a tuple of non-negative integers, got {shape!r}")
+    for n in shape:
+        refuse_text(n, "a sample shape entry")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ShapeError(f"shape must be a tuple of non-negative integers, got {shape!r}")
+    return tuple(int(n) for n in shape)
 
 
 def _normal_moment(k: int):
@@ -129,6 +187,13 @@ class RandomVariables(_MomentDistribution):
             (``Normal``, ``Exponential``, ``Bernoulli``, ...), which are
             independent of each other.  Moments of the expressions must be finite.
 
+    Raises:
+        InputTypeError: not a mapping, or a law that is a string or not a SymPy
+            expression or number.
+        LandscapeError: a key that is not a Symbol, or a random symbol of a
+            joint (multivariate) distribution.
+        MomentError: (from :meth:`moment`) a law without the finite moment needed.
+
     >>> import sympy
     >>> from sympy.stats import Normal, Bernoulli
     >>> x, y = sympy.symbols('x y')
@@ -142,13 +207,14 @@ class RandomVariables(_MomentDistribution):
 
     def __post_init__(self):
         if not isinstance(self.mapping, Mapping):
-            raise TypeError("RandomVariables takes a mapping {data symbol: random expression}")
+            raise InputTypeError("RandomVariables takes a mapping {data symbol: random "
+                                 f"expression}}, got {type(self.mapping).__name__}")
         items = []
         for sym, value in self.mapping.items():
+            refuse_text(sym, "a data symbol")
             if not isinstance(sym, sympy.Symbol):
                 raise LandscapeError(f"{sym!r} is not a SymPy Symbol")
-            if not isinstance(value, sympy.Basic):
-                raise TypeError(f"the law of {sym} must be a SymPy expression, got {value!r}")
+            value = exact(value, f"the law of {sym}")
             for rv in sstats.random_symbols(value):
                 if not isinstance(rv.pspace, SinglePSpace):
                     raise LandscapeError(f"{rv} is not a single-variable random symbol")
@@ -159,13 +225,14 @@ class RandomVariables(_MomentDistribution):
         return hash(tuple(self.mapping.items()))
 
     def check(self, data):
+        super().check(data)
         missing = [s for s in data if s not in self.mapping]
         if missing:
             raise LandscapeError(f"the distribution gives no law for the data symbols {missing}")
 
     def moment(self, exponents, data):
         self.check(data)
-        expr = sympy.Mul(*(self.mapping[s]**int(k) for s, k in zip(data, exponents)))
+        expr = sympy.Mul(*(self.mapping[s]**k for s, k in zip(data, _exponents(exponents, data))))
         rvs = sorted(sstats.random_symbols(expr), key=sympy.default_sort_key)
         if not rvs:
             return sympy.expand(expr)
@@ -179,6 +246,7 @@ class RandomVariables(_MomentDistribution):
 
     def sample(self, rng, shape, data):
         self.check(data)
+        shape = _shape(rng, shape)
         exprs = [self.mapping[s] for s in data]
         rvs = sorted(set().union(*(sstats.random_symbols(e) for e in exprs)), key=sympy.default_sort_key)
         size = tuple(shape) if shape else (1,)
@@ -188,37 +256,69 @@ class RandomVariables(_MomentDistribution):
         return np.stack(cols, axis=-1).reshape(tuple(shape) + (len(data),))
 
 
+def _coordinate(value, what: str):
+    """One coordinate of a data point: a finite number (or SymPy expression), exactly."""
+    refuse_text(value, what)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise NonFiniteError(f"{what} is not finite: {value}")
+        return sympy.nsimplify(float(value), rational=True)
+    return finite(expression(value, what), what)
+
+
 @dataclass(frozen=True)
 class Dataset(Distribution):
     """Uniform over a finite list of data points.
 
     Args:
-        points: a sequence of points; each point is a number (one data symbol)
-            or a sequence of numbers (one per data symbol).  Exact numbers
-            (ints, ``Fraction``, SymPy Rationals) keep expectations exact.
+        points: a non-empty sequence of points; each point is a number (one
+            data symbol) or a sequence of numbers (one per data symbol).  Exact
+            numbers (ints, ``Fraction``, SymPy Rationals) keep expectations
+            exact; floats are replaced by nearby rationals
+            (``sympy.nsimplify(rational=True)``).
+
+    Raises:
+        InputTypeError: ``points`` or a coordinate that is a string or not a number.
+        NonFiniteError: a coordinate that is NaN or infinite.
+        LandscapeError: no points, an empty point, or points with different
+            numbers of coordinates.
 
     >>> import sympy
     >>> x, y = sympy.symbols('x y')
     >>> Dataset([(0, 1), (2, 3)]).expect(x * y + sympy.exp(x), (x, y))
     7/2 + exp(2)/2
+    >>> Dataset([float('nan'), 1])
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.NonFiniteError: point 0 is not finite: nan
     """
 
     points: tuple
 
     def __post_init__(self):
+        points = self.points
+        refuse_text(points, "points")
+        if isinstance(points, np.ndarray):
+            points = points.tolist() if points.ndim else [points.item()]
+        if isinstance(points, (Mapping, sympy.Basic)) or not isinstance(points, Iterable):
+            raise InputTypeError(f"points must be a sequence of data points, got "
+                                 f"{type(points).__name__}")
         pts = []
-        for p in np.asarray(self.points, dtype=object).reshape(len(self.points), -1) \
-                if len(self.points) else ():
-            row = []
-            for v in p:
-                if isinstance(v, float):
-                    v = sympy.nsimplify(v, rational=True)
-                if not isinstance(v, (numbers.Number, sympy.Basic)):
-                    raise TypeError(f"data points must hold numbers, got {v!r}")
-                row.append(sympy.sympify(v))
-            pts.append(tuple(row))
+        for i, p in enumerate(points):
+            refuse_text(p, f"point {i}")
+            if isinstance(p, np.ndarray):
+                p = p.tolist() if p.ndim else p.item()
+            if isinstance(p, (list, tuple)):
+                if not p:
+                    raise LandscapeError(f"point {i} has no coordinates")
+                pts.append(tuple(_coordinate(v, f"point {i}[{j}]") for j, v in enumerate(p)))
+            else:
+                pts.append((_coordinate(p, f"point {i}"),))
         if not pts:
             raise LandscapeError("a Dataset needs at least one point")
+        dims = sorted({len(p) for p in pts})
+        if len(dims) > 1:
+            raise LandscapeError(f"the points have different numbers of coordinates: {dims}")
         object.__setattr__(self, "points", tuple(pts))
 
     @property
@@ -227,13 +327,14 @@ class Dataset(Distribution):
         return len(self.points[0])
 
     def check(self, data):
+        super().check(data)
         if len(data) != self.dim:
             raise LandscapeError(f"the dataset's points have {self.dim} coordinates "
                                  f"but the landscape has {len(data)} data symbols")
 
     def expect(self, expr, data):
         self.check(data)
-        expr = sympy.sympify(expr)
+        expr = expression(expr, "expr")
         if not expr.has(*data):
             return expr
         total = sympy.Add(*(expr.xreplace(dict(zip(data, p))) for p in self.points))
@@ -241,8 +342,10 @@ class Dataset(Distribution):
 
     def sample(self, rng, shape, data):
         self.check(data)
+        if any(not v.is_number for p in self.points for v in p):
+            raise LandscapeError("sampling a Dataset needs numeric points; these are symbolic")
         table = np.array([[float(v) for v in p] for p in self.points], dtype=np.float64)
-        return table[rng.integers(len(self.points), size=tuple(shape))]
+        return table[rng.integers(len(self.points), size=_shape(rng, shape))]
 
 
 def as_distribution(value, data: tuple) -> Distribution:
@@ -251,7 +354,21 @@ def as_distribution(value, data: tuple) -> Distribution:
     Accepts ``None`` (standard normal), a :class:`Distribution`, a single
     ``sympy.stats`` random expression (for a single data symbol) or a mapping
     ``{data_symbol: random expression}``.
+
+    Raises:
+        InputTypeError: a string or another value that describes no law.
+        LandscapeError: a single random expression for several data symbols.
+
+    >>> import sympy
+    >>> from sympy.stats import Normal
+    >>> as_distribution(None, (sympy.Symbol('x'),))
+    StandardNormal()
+    >>> as_distribution("Normal('X', 0, 1)", (sympy.Symbol('x'),))
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.InputTypeError: distribution is a string ("Normal('X', 0, 1)"); symsgd never parses strings: build the value with SymPy instead, e.g. sympy.Symbol('H', positive=True), sympy.Rational(1, 2) or 2 * sympy.Symbol('x')
     """
+    refuse_text(value, "distribution")
     if value is None:
         return StandardNormal()
     if isinstance(value, Distribution):
@@ -263,4 +380,6 @@ def as_distribution(value, data: tuple) -> Distribution:
             raise LandscapeError("a single random variable can only describe one data symbol; "
                                  "pass a mapping {data symbol: random expression}")
         return RandomVariables({data[0]: value})
-    raise TypeError(f"cannot use {value!r} as a data distribution")
+    raise InputTypeError(f"cannot use {value!r} as a data distribution: pass None, a "
+                         "Distribution, a sympy.stats random expression or a mapping "
+                         "{data symbol: random expression}")

@@ -25,21 +25,29 @@ import functools
 import itertools
 import numbers
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import sympy
 from sympy.utilities.iterables import multiset_partitions
 
+from ._sympify import exact, expression, finite, refuse_text
 from .distributions import Distribution, as_distribution
-from .errors import LandscapeError, NotPolynomialError, ShapeError
+from .errors import InputTypeError, LandscapeError, NotPolynomialError, ShapeError
 
 __all__ = ["Landscape"]
 
 
 def _symbols(value, what: str) -> tuple[sympy.Symbol, ...]:
-    seq = (value,) if isinstance(value, sympy.Basic) else tuple(value)
+    refuse_text(value, what)
+    if isinstance(value, sympy.Basic):
+        seq = (value,)
+    elif isinstance(value, Iterable) and not isinstance(value, Mapping):
+        seq = tuple(value)
+    else:
+        raise InputTypeError(f"{what} must be a SymPy Symbol or a sequence of them, got {value!r}")
     for s in seq:
+        refuse_text(s, what)
         if not isinstance(s, sympy.Symbol):
             raise LandscapeError(f"{what} must be SymPy Symbols, got {s!r}")
     if len(set(seq)) != len(seq):
@@ -47,22 +55,6 @@ def _symbols(value, what: str) -> tuple[sympy.Symbol, ...]:
     if not seq:
         raise LandscapeError(f"{what} must not be empty")
     return seq
-
-
-def _exact(value, what: str):
-    if isinstance(value, bool):
-        raise LandscapeError(f"{what} must be a number or SymPy expression, got {value!r}")
-    if isinstance(value, float):
-        raise LandscapeError(f"{what} = {value!r} is a float; use exact numbers "
-                             "(int, fractions.Fraction, sympy.Rational)")
-    if isinstance(value, numbers.Number):
-        value = sympy.nsimplify(value) if not isinstance(value, numbers.Rational) \
-            else sympy.Rational(value.numerator, value.denominator)
-    if not isinstance(value, sympy.Basic):
-        raise TypeError(f"{what} must be a SymPy expression or a number, got {type(value).__name__}")
-    if value.has(sympy.Float):
-        raise LandscapeError(f"{what} contains floats; use exact numbers (sympy.Rational)")
-    return value
 
 
 @dataclass(frozen=True)
@@ -81,7 +73,16 @@ class Landscape:
             ``{data symbol: random expression}`` or a
             :class:`~symsgd.distributions.Distribution` such as
             :class:`~symsgd.distributions.Dataset`.
-        name: a label for printing.
+        name: a label for printing (keyword-only, like ``distribution``).
+
+    Raises:
+        InputTypeError: a string (strings are never parsed), a float (use
+            exact numbers: ``sympy.Rational``) or another type that is not a
+            SymPy expression, Symbol or number where one is needed.
+        LandscapeError: parameters and data that do not fit together (repeated,
+            shared, unused data symbols, missing or extra initial values), or
+            a distribution that cannot describe the data symbols.
+        NonFiniteError, MomentError: see :mod:`symsgd.distributions`.
 
     >>> import sympy
     >>> w, x = sympy.symbols('w x')
@@ -96,13 +97,16 @@ class Landscape:
     params: tuple
     data: tuple
     init: tuple
-    distribution: Distribution = None
-    name: str = field(default="landscape", compare=False)
+    distribution: Distribution = field(default=None, kw_only=True)
+    name: str = field(default="landscape", compare=False, kw_only=True)
 
     def __post_init__(self):
-        if isinstance(self.loss, str) or not isinstance(self.loss, sympy.Expr):
-            raise TypeError("loss must be a SymPy expression (strings are not parsed)")
-        loss = _exact(self.loss, "loss")
+        loss = finite(exact(self.loss, "loss"), "loss")
+        if loss.is_number:
+            raise InputTypeError(f"loss must be a SymPy expression in the parameters and data, "
+                                 f"got the number {loss}")
+        if not isinstance(self.name, str):
+            raise InputTypeError(f"name must be a string, got {self.name!r}")
         params = _symbols(self.params, "params")
         data = _symbols(self.data, "data symbols")
         if set(params) & set(data):
@@ -111,6 +115,7 @@ class Landscape:
         if unused:
             raise LandscapeError(f"data symbols {unused} do not appear in the loss")
         init = self.init
+        refuse_text(init, "init")
         if isinstance(init, Mapping):
             missing = [p for p in params if p not in init]
             if missing:
@@ -120,11 +125,12 @@ class Landscape:
                 raise LandscapeError(f"init names symbols that are not parameters: {extra}")
             init = [init[p] for p in params]
         else:
-            scalar = isinstance(init, (sympy.Basic, numbers.Number))
+            scalar = isinstance(init, (sympy.Basic, numbers.Number)) or not isinstance(init,
+                                                                                      Iterable)
             init = [init] if scalar else list(init)
             if len(init) != len(params):
                 raise LandscapeError(f"init has {len(init)} values for {len(params)} parameters")
-        init = tuple(_exact(v, f"init[{p}]") for p, v in zip(params, init))
+        init = tuple(finite(exact(v, f"init[{p}]"), f"init[{p}]") for p, v in zip(params, init))
         dist = as_distribution(self.distribution, data)
         dist.check(data)
         object.__setattr__(self, "loss", loss)
@@ -145,8 +151,21 @@ class Landscape:
         return dict(zip(self.params, self.init))
 
     def expect(self, expr):
-        """The exact expectation of ``expr`` over one data point."""
-        return self._expect(sympy.sympify(expr))
+        """The exact expectation of ``expr`` over one data point.
+
+        Args:
+            expr: a SymPy expression in the parameters and data symbols.
+
+        Raises:
+            InputTypeError: ``expr`` is a string or not a SymPy expression or number.
+            MomentError: the data law lacks a moment that ``expr`` needs.
+
+        >>> import sympy
+        >>> w, x = sympy.symbols('w x')
+        >>> Landscape((w - x)**2 / 2, w, x, init=[0]).expect(x**2 + w)
+        w + 1
+        """
+        return self._expect(expression(expr, "expr"))
 
     @functools.cached_property
     def _expect(self):
@@ -159,7 +178,21 @@ class Landscape:
         return sympy.expand(self.expect(self.loss))
 
     def derivative(self, k: int):
-        """``grad^k l_x`` (rank-``k`` array; the loss itself for ``k = 0``) in params and data."""
+        """``grad^k l_x`` (rank-``k`` array; the loss itself for ``k = 0``) in params and data.
+
+        Raises:
+            InputTypeError: ``k`` is a string.
+            ShapeError: ``k`` is not a non-negative integer.
+
+        >>> import sympy
+        >>> w, x = sympy.symbols('w x')
+        >>> Landscape((w - x)**2 / 2, w, x, init=[0]).derivative(1)
+        [w - x]
+        """
+        refuse_text(k, "k")
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+            raise ShapeError(f"the derivative order must be a non-negative integer, got {k!r}")
+        k = int(k)
         return self.loss if k == 0 else self._derivative(k)
 
     @functools.lru_cache(maxsize=None)

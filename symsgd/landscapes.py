@@ -16,8 +16,9 @@ from __future__ import annotations
 import sympy
 from sympy.stats import Normal
 
+from ._sympify import exact, refuse_text
 from .distributions import RandomVariables
-from .errors import LandscapeError
+from .errors import InputTypeError, LandscapeError
 from .landscape import Landscape
 
 __all__ = ["gauss", "helix", "mean_estimation", "shifting_valleys", "valley_of_death",
@@ -60,25 +61,31 @@ def helix() -> Landscape:
     return Landscape(hess / 2 + x * noise, (u, v, z), (x,), (0, 0, 0), name="HELIX")
 
 
-def mean_estimation(hessian=1, noise=1, l2: bool = False, init=0) -> Landscape:
+def mean_estimation(*, hessian=1, noise=1, l2: bool = False, init=0) -> Landscape:
     """MEAN ESTIMATION (Tenka, C.1.3): ``l_x(theta) = H theta^2 / 2 + x S theta``.
 
     Args:
-        hessian: the curvature ``H`` (a number or a SymPy symbol).
+        hessian: the curvature ``H`` (an exact number or a SymPy expression).
         noise: ``S``, the square root of the gradient covariance ``C = S^2``.
         l2: add the l2 coefficient ``lambda`` as a second parameter
             (``(H + lambda) theta^2 / 2``, initialized at ``lambda = 0``).
         init: the initial ``theta``.
 
+    Raises:
+        InputTypeError: a string (never parsed), a float or another
+            non-SymPy value for ``hessian``, ``noise`` or ``init``; ``l2`` not a bool.
+
     >>> H, S = sympy.symbols('H S', positive=True)
-    >>> L = mean_estimation(H, S, init=1)
+    >>> L = mean_estimation(hessian=H, noise=S, init=1)
     >>> L.test_loss, L.G, L.C
     (H*theta**2/2, [H], [[S**2]])
     >>> mean_estimation(l2=True).params
     (theta, lambda)
     """
+    if not isinstance(l2, bool):
+        raise InputTypeError(f"l2 must be True or False, got {l2!r}")
     theta, lam, x = sympy.symbols("theta lambda x", real=True)
-    hessian, noise = sympy.sympify(hessian), sympy.sympify(noise)
+    hessian, noise = exact(hessian, "hessian"), exact(noise, "noise")
     if not l2:
         return Landscape(hessian * theta**2 / 2 + x * noise * theta, (theta,), (x,), (init,),
                          name="MEAN ESTIMATION")
@@ -111,7 +118,7 @@ def valley_of_death() -> Landscape:
     return Landscape(A + (B - A * x)**4 - 3 * A**4, (A, B), (x,), (1, 1), name="Valley of Death")
 
 
-def linear_regression(dim: int = 2, noise=1, true_weights=None, init=None) -> Landscape:
+def linear_regression(*, dim: int = 2, noise=1, true_weights=None, init=None) -> Landscape:
     """Least squares ``(y - w . x)^2 / 2`` with ``y = w_true . x + noise * eps``.
 
     ``x`` has i.i.d. standard normal coordinates and ``eps`` is an independent
@@ -119,28 +126,47 @@ def linear_regression(dim: int = 2, noise=1, true_weights=None, init=None) -> La
 
     Args:
         dim: the number of weights.
-        noise: the label-noise scale.
-        true_weights: ``w_true`` (default all ones).
+        noise: the label-noise scale (an exact number or a SymPy expression).
+        true_weights: ``w_true`` (default all ones), one exact entry per weight.
         init: the initial weights (default all zeros).
 
-    >>> L = linear_regression(2, noise=sympy.Rational(1, 2))
+    Raises:
+        LandscapeError: ``dim`` not a positive integer, or ``true_weights`` /
+            ``init`` without one entry per weight.
+        InputTypeError: a string (never parsed), a float or another non-SymPy
+            value among ``noise``, ``true_weights`` and ``init``.
+
+    >>> L = linear_regression(dim=2, noise=sympy.Rational(1, 2))
     >>> L.test_loss
     w0**2/2 - w0 + w1**2/2 - w1 + 9/8
     >>> L.H
     [[1, 0], [0, 1]]
     """
+    refuse_text(dim, "dim")
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise LandscapeError(f"dim must be a positive integer, got {dim!r}")
     w = sympy.symbols(f"w0:{dim}", real=True)
     xs = sympy.symbols(f"x0:{dim}", real=True)
     y = sympy.Symbol("y", real=True)
-    true_weights = [1] * dim if true_weights is None else list(true_weights)
-    init = [0] * dim if init is None else list(init)
+    true_weights = [1] * dim if true_weights is None else _entries(true_weights, "true_weights")
+    init = [0] * dim if init is None else _entries(init, "init")
     if len(true_weights) != dim or len(init) != dim:
         raise LandscapeError("true_weights and init need one entry per weight")
+    true_weights = [exact(t, f"true_weights[{i}]") for i, t in enumerate(true_weights)]
+    noise = exact(noise, "noise")
     X = [Normal(f"X{i}", 0, 1) for i in range(dim)]
     eps = Normal("epsilon", 0, 1)
     law = {xi: Xi for xi, Xi in zip(xs, X)}
-    law[y] = sum(sympy.sympify(t) * Xi for t, Xi in zip(true_weights, X)) + sympy.sympify(noise) * eps
+    law[y] = sum(t * Xi for t, Xi in zip(true_weights, X)) + noise * eps
     loss = (y - sum(wi * xi for wi, xi in zip(w, xs)))**2 / 2
-    return Landscape(loss, w, xs + (y,), init, RandomVariables(law), name="linear regression")
+    return Landscape(loss, w, xs + (y,), init, distribution=RandomVariables(law),
+                     name="linear regression")
+
+
+def _entries(value, what: str) -> list:
+    """A sequence argument as a list; strings and non-sequences are refused."""
+    refuse_text(value, what)
+    try:
+        return list(value)
+    except TypeError:
+        raise InputTypeError(f"{what} must be a sequence, got {type(value).__name__}") from None

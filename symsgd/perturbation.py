@@ -427,8 +427,8 @@ def _atom(raw):
     """Build the (product of) contraction(s) of one raw graph ``(degrees, blocks, edges, free, roots)``."""
     degrees, blocks, edges, free, components = raw
     if components is None:
-        return Contraction(degrees, blocks, edges, free)
-    return sympy.Mul(*(Contraction(*part) for part in components))
+        return Contraction(degrees, blocks, edges, free=free)
+    return sympy.Mul(*(Contraction(*part[:3], free=part[3]) for part in components))
 
 
 def _expect(acc, m, steps, parents, kinds, coeff, weights):
@@ -501,4 +501,4 @@ def route(schedule, order, landscape, quantity, moment, progress):
     coefficients = expand(schedule, order, quantity, moment, progress)
     if landscape is None:
         return coefficients
-    return evaluate_coefficients(coefficients, landscape, quantity == "weights")
+    return evaluate_coefficients(coefficients, landscape, vector=quantity == "weights")

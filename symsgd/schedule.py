@@ -35,13 +35,14 @@ import itertools
 import math
 import numbers
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 import sympy
 
-from .errors import ScheduleError
+from ._sympify import refuse_text
+from .errors import InputTypeError, MethodError, RangeError, ScheduleError
 
 __all__ = [
     "BaseSchedule",
@@ -59,25 +60,35 @@ MAX_REALIZATIONS = 200_000
 _RESHUFFLE_RULES = ("fixed", "random")
 
 
-def _size(value, name: str, minimum: int = 1):
-    """Validate a size: a positive integer or a SymPy expression that may be one."""
+def _size(value, name: str):
+    """Validate a size: a positive integer, or a SymPy expression that may be one.
+
+    A symbolic size is refused when SymPy's assumptions decide that it is not
+    an integer or not positive (``Symbol('k', negative=True)``); a plain
+    ``Symbol('N')`` is accepted (declare ``integer=True, positive=True`` so that
+    more can be checked).
+    """
+    refuse_text(value, name)
     if isinstance(value, bool):
-        raise ScheduleError(f"{name} must be an integer, got {value!r}")
+        raise InputTypeError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, (float, np.floating, sympy.Float)):
+        raise InputTypeError(f"{name} must be an integer, got the float {value!r}")
     if isinstance(value, numbers.Integral):
         value = int(value)
-    elif isinstance(value, sympy.Basic):
+    elif isinstance(value, sympy.Expr):
         if isinstance(value, sympy.Integer):
             value = int(value)
         elif value.is_number:
             raise ScheduleError(f"{name} must be an integer, got {value}")
-        elif value.is_integer is False or value.is_nonnegative is False:
+        elif value.is_integer is False or value.is_positive is False:
             raise ScheduleError(f"{name} must be a positive integer, got {value}")
         else:
             return value
     else:
-        raise ScheduleError(f"{name} must be an integer or a SymPy symbol, got {value!r}")
-    if value < minimum:
-        raise ScheduleError(f"{name} must be at least {minimum}, got {value}")
+        raise InputTypeError(f"{name} must be an integer or a SymPy expression, got "
+                             f"{type(value).__name__} {value!r}")
+    if value < 1:
+        raise ScheduleError(f"{name} must be at least 1, got {value}")
     return value
 
 
@@ -129,7 +140,22 @@ class BaseSchedule(ABC):
         return frozenset((n, t) for t, b in enumerate(self.batches) for n in b)
 
     def sample_batches(self, rng: np.random.Generator, trials: int) -> np.ndarray:
-        """Draw the batches of ``trials`` independent runs: an int array ``(trials, T, batch)``."""
+        """Draw the batches of ``trials`` independent runs: an int array ``(trials, T, batch)``.
+
+        Args:
+            rng: a ``numpy.random.Generator``.
+            trials: the number of runs, a positive integer.
+
+        Raises:
+            InputTypeError: ``rng`` not a Generator, ``trials`` not an integer.
+            RangeError: ``trials`` below 1.
+            ScheduleError: symbolic sizes.
+
+        >>> import numpy as np
+        >>> sgd(4, batch=2).sample_batches(np.random.default_rng(0), 1).tolist()
+        [[[0, 1], [2, 3]]]
+        """
+        _check_sampling(rng, trials)
         self._require_concrete("sampling batches")
         base = np.asarray(self.batches, dtype=np.int64)
         return np.broadcast_to(base, (trials,) + base.shape)
@@ -143,6 +169,16 @@ class BaseSchedule(ABC):
 
     def _draw_random(self) -> str:
         raise ScheduleError(f"{self} has no random realizations to draw")
+
+
+def _check_sampling(rng, trials) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    refuse_text(trials, "trials")
+    if isinstance(trials, bool) or not isinstance(trials, numbers.Integral):
+        raise InputTypeError(f"trials must be an integer, got {trials!r}")
+    if trials < 1:
+        raise RangeError(f"trials must be at least 1, got {trials}")
 
 
 def _grid(N: int, T: int, cells, unknown=frozenset()) -> str:
@@ -176,17 +212,22 @@ class Schedule(BaseSchedule):
     """
 
     batches: tuple[tuple[int, ...], ...]
-    N: int | None = None
+    N: int | None = field(default=None, kw_only=True)
 
     def __post_init__(self):
-        if isinstance(self.batches, (str, bytes)) or not hasattr(self.batches, "__iter__"):
+        refuse_text(self.batches, "batches")
+        if not hasattr(self.batches, "__iter__"):
             raise ScheduleError("batches must be a sequence of sequences of indices")
         batches = []
         for t, b in enumerate(self.batches):
-            if isinstance(b, (str, bytes)) or not hasattr(b, "__iter__"):
+            refuse_text(b, f"batch {t}")
+            if not hasattr(b, "__iter__"):
                 raise ScheduleError(f"batch {t} is not a sequence of indices: {b!r}")
             idx = []
             for n in b:
+                refuse_text(n, f"an index in batch {t}")
+                if isinstance(n, (float, np.floating, sympy.Float)):
+                    raise InputTypeError(f"batch {t} holds the float index {n!r}")
                 if isinstance(n, bool) or not isinstance(n, (numbers.Integral, sympy.Integer)):
                     raise ScheduleError(f"batch {t} holds a non-integer index {n!r}")
                 idx.append(int(n))
@@ -263,23 +304,27 @@ class SGDSchedule(_Family):
     """
 
     N: object
-    batch: object = 1
-    epochs: object = 1
-    reshuffle: object = "fixed"
+    batch: object = field(default=1, kw_only=True)
+    epochs: object = field(default=1, kw_only=True)
+    reshuffle: object = field(default="fixed", kw_only=True)
 
     def __post_init__(self):
         object.__setattr__(self, "N", _size(self.N, "N"))
         object.__setattr__(self, "batch", _size(self.batch, "batch"))
         object.__setattr__(self, "epochs", _size(self.epochs, "epochs"))
         r = self.reshuffle
-        if isinstance(r, bool) or not (r in _RESHUFFLE_RULES or isinstance(r, numbers.Integral)):
-            raise ScheduleError(
+        if isinstance(r, str):
+            if r not in _RESHUFFLE_RULES:
+                raise MethodError(f"reshuffle must be 'fixed', 'random' or an integer seed, "
+                                  f"got {r!r}")
+        elif isinstance(r, bool) or not isinstance(r, numbers.Integral):
+            raise InputTypeError(
                 f"reshuffle must be 'fixed', 'random' or an integer seed, got {r!r}")
-        if isinstance(r, numbers.Integral) and r < 0:
-            raise ScheduleError(f"a reshuffle seed must be a non-negative integer, got {r}")
-        if isinstance(self.N, int) and isinstance(self.batch, int):
-            if self.N % self.batch:
-                raise ScheduleError(f"batch = {self.batch} does not divide N = {self.N}")
+        elif r < 0:
+            raise RangeError(f"a reshuffle seed must be a non-negative integer, got {r}")
+        else:
+            object.__setattr__(self, "reshuffle", int(r))
+        _check_divides(self.N, self.batch)
 
     def _sizes(self):
         return (self.N, self.batch, self.epochs)
@@ -289,7 +334,8 @@ class SGDSchedule(_Family):
         """``N / batch``."""
         if isinstance(self.N, int) and isinstance(self.batch, int):
             return self.N // self.batch
-        return sympy.sympify(self.N) / self.batch
+        return sympy.Integer(self.N) / self.batch if isinstance(self.N, int) else \
+            self.N / self.batch
 
     @property
     def T(self):
@@ -308,6 +354,7 @@ class SGDSchedule(_Family):
     def sample_batches(self, rng, trials):
         if self.reshuffle != "random":
             return super().sample_batches(rng, trials)
+        _check_sampling(rng, trials)
         self._require_concrete("sampling batches")
         orders = rng.permuted(np.tile(np.arange(self.N), (trials, self.epochs, 1)), axis=2)
         return np.sort(orders.reshape(trials, self.T, self.batch), axis=2)
@@ -322,6 +369,28 @@ class SGDSchedule(_Family):
                 f"reshuffle={self.reshuffle!r})")
 
 
+def _check_divides(N, batch) -> None:
+    """Refuse a batch that exceeds or does not divide ``N``, when SymPy can decide it.
+
+    Numeric sizes are checked exactly.  For symbolic sizes the checks are
+    ``(N - batch).is_negative`` and ``(N / batch).is_integer`` under the
+    symbols' assumptions: ``sgd(N, batch=N + 1)`` and ``sgd(N, batch=2 * N)``
+    are refused for a positive ``N``, and ``sgd(N, batch=2)`` for an odd ``N``;
+    what SymPy cannot decide (``sgd(N, batch=B)``) is accepted, and checked
+    again when sizes are substituted.
+    """
+    if isinstance(N, int) and isinstance(batch, int):
+        if N % batch:
+            raise ScheduleError(f"batch = {batch} does not divide N = {N}")
+        return
+    n, b = sympy.Integer(N) if isinstance(N, int) else N, \
+        sympy.Integer(batch) if isinstance(batch, int) else batch
+    if (n - b).is_negative:
+        raise ScheduleError(f"batch = {batch} exceeds N = {N}")
+    if (n / b).is_integer is False:
+        raise ScheduleError(f"batch = {batch} does not divide N = {N}")
+
+
 def _sgd_realizations(N: int, batch: int, epochs: int, reshuffle):
     ident = list(range(N))
     if reshuffle == "fixed":
@@ -331,7 +400,7 @@ def _sgd_realizations(N: int, batch: int, epochs: int, reshuffle):
         orders = [list(rng.permutation(N)) for _ in range(epochs)]
     if reshuffle != "random":
         batches = [b for order in orders for b in _split(order, batch)]
-        return ((sympy.Integer(1), Schedule(batches, N)),)
+        return ((sympy.Integer(1), Schedule(batches, N=N)),)
     # Uniform reshuffling: the first epoch's order is immaterial (the data are
     # exchangeable), each later epoch is a uniformly random ordered partition of
     # the points into batches (each one comes from batch!^(N/batch) permutations).
@@ -345,7 +414,7 @@ def _sgd_realizations(N: int, batch: int, epochs: int, reshuffle):
     per_epoch = list(_batchings(tuple(range(N)), batch))
     first = tuple(_split(ident, batch))
     weight = sympy.Rational(1, n_seq)
-    return tuple((weight, Schedule(first + sum(combo, ()), N))
+    return tuple((weight, Schedule(first + sum(combo, ()), N=N))
                  for combo in itertools.product(per_epoch, repeat=epochs - 1))
 
 
@@ -374,7 +443,7 @@ class GDSchedule(_Family):
     """
 
     N: object
-    steps: object = 1
+    steps: object = field(default=1, kw_only=True)
 
     def __post_init__(self):
         object.__setattr__(self, "N", _size(self.N, "N"))
@@ -393,7 +462,7 @@ class GDSchedule(_Family):
 
     def realizations(self):
         self._require_concrete("listing realizations")
-        return ((sympy.Integer(1), Schedule([range(self.N)] * self.steps, self.N)),)
+        return ((sympy.Integer(1), Schedule([range(self.N)] * self.steps, N=self.N)),)
 
     @property
     def is_random(self) -> bool:
@@ -403,26 +472,55 @@ class GDSchedule(_Family):
         return f"gd(N={self.N}, steps={self.steps})"
 
 
-def sgd(N, batch=1, epochs=1, reshuffle="fixed") -> SGDSchedule:
+def sgd(N, *, batch=1, epochs=1, reshuffle="fixed") -> SGDSchedule:
     """Minibatch SGD: ``epochs`` passes over ``N`` points in batches of ``batch``.
 
     Args:
-        N: number of training points (int or SymPy symbol).
+        N: number of training points (a positive int or a SymPy expression).
         batch: batch size, dividing ``N``.
         epochs: number of passes.
         reshuffle: ``'fixed'`` (same order each epoch), ``'random'`` (uniform
             reshuffling, averaged exactly) or an integer seed.
 
+    Sizes may be SymPy expressions for the symbolic routes.  Numeric sizes are
+    checked exactly; symbolic ones as far as their assumptions decide: a size
+    that is provably not a positive integer, a batch provably larger than
+    ``N`` (``N - batch`` negative) or provably not dividing it (``N / batch``
+    not an integer) is refused.
+
+    Raises:
+        InputTypeError: a size that is a string, a float, a bool or not a
+            number or SymPy expression; a reshuffle seed that is not an int.
+        ScheduleError: a size below 1 or not an integer; a batch that exceeds
+            or does not divide ``N``.
+        MethodError: an unknown reshuffle rule.
+        RangeError: a negative reshuffle seed.
+
     >>> sgd(6, batch=2).batches
     ((0, 1), (2, 3), (4, 5))
+    >>> import sympy
+    >>> N = sympy.Symbol('N', integer=True, positive=True)
+    >>> sgd(N, batch=N + 1)
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.ScheduleError: batch = N + 1 exceeds N = N
     """
-    return SGDSchedule(N, batch, epochs, reshuffle)
+    return SGDSchedule(N, batch=batch, epochs=epochs, reshuffle=reshuffle)
 
 
-def gd(N, steps=1) -> GDSchedule:
+def gd(N, *, steps=1) -> GDSchedule:
     """Full-batch gradient descent on ``N`` points for ``steps`` steps.
+
+    Args:
+        N: number of training points (a positive int or a SymPy expression).
+        steps: number of steps (likewise).
+
+    Raises:
+        InputTypeError: a size that is a string, a float, a bool or not a
+            number or SymPy expression.
+        ScheduleError: a size below 1 or provably not a positive integer.
 
     >>> gd(2, steps=3).T
     3
     """
-    return GDSchedule(N, steps)
+    return GDSchedule(N, steps=steps)

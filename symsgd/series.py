@@ -305,7 +305,7 @@ class Series:
         sub = {names[n]: _size_value(names[n], v) for n, v in symbols.items()}
 
         def value(c):
-            return evaluate_expr(c.xreplace(sub), stats, metric)
+            return evaluate_expr(c.xreplace(sub), stats, metric=metric)
 
         values = [c.applyfunc(value) if isinstance(c, NDimArray) else value(c)
                   for c in self.coefficients]

@@ -59,6 +59,7 @@ from __future__ import annotations
 import itertools
 import numbers
 import string
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -68,7 +69,8 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.utilities.iterables import multiset_partitions
 
 from ._graphcanon import canonical_order
-from .errors import MissingStatisticError, NonFiniteError, ShapeError
+from ._sympify import expression, refuse_text
+from .errors import InputTypeError, MissingStatisticError, NonFiniteError, ShapeError
 
 __all__ = ["Contraction", "contractions_in", "collect_contractions", "evaluate_expr",
            "lookup_statistic", "statistic_name"]
@@ -82,10 +84,14 @@ _COMPOUND_PRECEDENCE = (PRECEDENCE["Mul"] + PRECEDENCE["Pow"]) // 2
 
 
 def _ints(seq, what):
+    refuse_text(seq, what)
+    if not isinstance(seq, Iterable):
+        raise InputTypeError(f"{what} must be a sequence of integers, got {seq!r}")
     out = []
     for x in seq:
+        refuse_text(x, f"an entry of {what}")
         if isinstance(x, bool) or not isinstance(x, (numbers.Integral, sympy.Integer)):
-            raise TypeError(f"{what} must hold integers, got {x!r}")
+            raise InputTypeError(f"{what} must hold integers, got {x!r}")
         out.append(int(x))
     return tuple(out)
 
@@ -94,30 +100,32 @@ def _validate(degrees, blocks, edges, free, moments):
     degrees = _ints(degrees, "degrees")
     n = len(degrees)
     if any(k < 0 for k in degrees):
-        raise ValueError(f"degrees must be non-negative, got {degrees}")
+        raise ShapeError(f"degrees must be non-negative, got {degrees}")
+    refuse_text(blocks, "blocks")
     blocks = tuple(_ints(b, "blocks") for b in blocks)
     seen = sorted(i for b in blocks for i in b)
     if seen != list(range(n)) or any(not b for b in blocks):
-        raise ValueError(f"blocks {blocks} must partition the nodes 0..{n - 1} into non-empty parts")
+        raise ShapeError(f"blocks {blocks} must partition the nodes 0..{n - 1} into non-empty parts")
+    refuse_text(edges, "edges")
     edges = tuple(_ints(e, "edges") for e in edges)
     if any(len(e) != 2 for e in edges):
-        raise ValueError(f"every edge must be a pair of nodes, got {edges}")
+        raise ShapeError(f"every edge must be a pair of nodes, got {edges}")
     free = _ints(free, "free")
     used = [0] * n
     for a, b in edges:
         if not (0 <= a < n and 0 <= b < n):
-            raise ValueError(f"edge {(a, b)} names a node outside 0..{n - 1}")
+            raise ShapeError(f"edge {(a, b)} names a node outside 0..{n - 1}")
         used[a] += 1
         used[b] += 1
     for f in free:
         if not 0 <= f < n:
-            raise ValueError(f"free slot on node {f} outside 0..{n - 1}")
+            raise ShapeError(f"free slot on node {f} outside 0..{n - 1}")
         used[f] += 1
     if tuple(used) != degrees:
-        raise ValueError(f"slots used {tuple(used)} do not match the degrees {degrees}")
+        raise ShapeError(f"slots used {tuple(used)} do not match the degrees {degrees}")
     moments = frozenset(_ints(moments, "moments"))
     if any(not 0 <= m < len(blocks) for m in moments):
-        raise ValueError(f"moment block indices {sorted(moments)} out of range")
+        raise ShapeError(f"moment block indices {sorted(moments)} out of range")
     return degrees, blocks, edges, free, moments
 
 
@@ -168,14 +176,14 @@ class Contraction(AtomicExpr):
     is_number = False
     __slots__ = ("degrees", "blocks", "edges", "free", "kinds")
 
-    def __new__(cls, degrees, blocks, edges, free=(), moments=()):
+    def __new__(cls, degrees, blocks, edges, *, free=(), moments=()):
         data = _canonical(*_validate(degrees, blocks, edges, free, moments))
         obj = AtomicExpr.__new__(cls)
         obj.degrees, obj.blocks, obj.edges, obj.free, obj.kinds = data
         return obj
 
     @classmethod
-    def from_graph(cls, degrees, blocks, edges, free=(), moments=()) -> "Contraction":
+    def from_graph(cls, degrees, blocks, edges, *, free=(), moments=()) -> "Contraction":
         """The contraction of a graph.
 
         Args:
@@ -189,11 +197,11 @@ class Contraction(AtomicExpr):
         >>> Contraction.from_graph([1], [[0]], [], free=[0])
         G^a
         """
-        return cls(degrees, blocks, edges, free, moments)
+        return cls(degrees, blocks, edges, free=free, moments=moments)
 
-    def __getnewargs__(self):
+    def __getnewargs_ex__(self):
         moments = tuple(i for i, k in enumerate(self.kinds) if k)
-        return (self.degrees, self.blocks, self.edges, self.free, moments)
+        return (self.degrees, self.blocks, self.edges), {"free": self.free, "moments": moments}
 
     def __getstate__(self):
         return None
@@ -260,11 +268,11 @@ class Contraction(AtomicExpr):
         total = S.Zero
         for choice in itertools.product(*(multiset_partitions(list(b)) for b in moment_blocks)):
             blocks = fixed + [p for parts in choice for p in parts]
-            total += Contraction(self.degrees, blocks, self.edges, self.free)
+            total += Contraction(self.degrees, blocks, self.edges, free=self.free)
         return total
 
     # ------------------------------------------------------------ evaluation
-    def einsum_spec(self, metric: bool = False):
+    def einsum_spec(self, *, metric: bool = False):
         """An einsum recipe: ``(subscripts, operands)``.
 
         ``operands`` lists statistic keys (tuples of degrees, one per block)
@@ -302,7 +310,7 @@ class Contraction(AtomicExpr):
         subscripts = ",".join(block_terms + terms) + "->" + "".join(out)
         return subscripts, list(self.statistics()) + operands
 
-    def evaluate(self, stats, metric=None):
+    def evaluate(self, stats, *, metric=None):
         """The value on given statistics.
 
         Args:
@@ -321,8 +329,8 @@ class Contraction(AtomicExpr):
         15.0
         """
         if any(self.kinds):
-            return evaluate_expr(self.to_cumulants(), stats, metric)
-        subscripts, keys = self.einsum_spec(metric is not None)
+            return evaluate_expr(self.to_cumulants(), stats, metric=metric)
+        subscripts, keys = self.einsum_spec(metric=metric is not None)
         arrays = [metric if key == "metric" else lookup_statistic(stats, key) for key in keys]
         exact = any(isinstance(a, (sympy.NDimArray, sympy.MatrixBase)) for a in arrays)
         arrays = [_as_array(a, exact) for a in arrays]
@@ -332,7 +340,8 @@ class Contraction(AtomicExpr):
             if getattr(value, "ndim", 0):
                 return sympy.ImmutableDenseNDimArray(
                     [sympy.expand(v) for v in np.ravel(value)], value.shape)
-            return sympy.expand(sympy.sympify(value[()] if isinstance(value, np.ndarray) else value))
+            return sympy.expand(expression(value[()] if isinstance(value, np.ndarray) else value,
+                                           "the contraction's value"))
         import opt_einsum
         for a in arrays:
             if not np.all(np.isfinite(a)):
@@ -341,7 +350,7 @@ class Contraction(AtomicExpr):
 
     # -------------------------------------------------------------- printing
     def _block_name(self, g: int) -> str:
-        return statistic_name(tuple(self.degrees[i] for i in self.blocks[g]), self.kinds[g])
+        return statistic_name(tuple(self.degrees[i] for i in self.blocks[g]), moment=self.kinds[g])
 
     def _index_form(self, latex: bool):
         """Index notation: lower indices are edges (each letter twice), upper ones free slots.
@@ -400,7 +409,7 @@ class Contraction(AtomicExpr):
 
     def _sympyrepr(self, printer) -> str:
         moments = tuple(i for i, k in enumerate(self.kinds) if k)
-        return (f"Contraction({self.degrees}, {self.blocks}, {self.edges}, {self.free}"
+        return (f"Contraction({self.degrees}, {self.blocks}, {self.edges}, free={self.free}"
                 + (f", moments={moments})" if moments else ")"))
 
 
@@ -408,12 +417,13 @@ def _grad(k: int) -> str:
     return "l" if k == 0 else "grad l" if k == 1 else f"grad^{k} l"
 
 
-def statistic_name(key: tuple[int, ...], moment: bool = False) -> str:
+def statistic_name(key: tuple[int, ...], *, moment: bool = False) -> str:
     """The text name of the statistic with degree tuple ``key`` (a joint cumulant, or moment).
 
     >>> statistic_name((1, 1)), statistic_name((1, 2)), statistic_name((1, 1), moment=True)
     ('C', 'kappa(grad l, grad^2 l)', 'E(grad l, grad l)')
     """
+    key = _ints(key, "key")
     if moment:
         return "E(" + ", ".join(_grad(k) for k in key) + ")"
     if len(key) == 1:
@@ -537,13 +547,31 @@ def _shorthand(c: Contraction):
 
 # ------------------------------------------------------------------ helpers
 def _as_array(a, exact: bool):
+    """A statistic as a numpy array: of SymPy objects if ``exact``, else of float64.
+
+    Strings are refused anywhere (an object array of strings would be parsed by
+    SymPy or numpy).
+    """
+    refuse_text(a, "a statistic")
     if exact:
         if isinstance(a, (sympy.NDimArray, sympy.MatrixBase)):
             shape = tuple(a.shape)
             flat = [a[i] for i in itertools.product(*map(range, shape))]
             return np.array(flat + [None], dtype=object)[:-1].reshape(shape)
-        return np.asarray(a, dtype=object)
-    return np.asarray(a, dtype=np.float64)
+        arr = np.asarray(a, dtype=object)
+        flat = [expression(v, "an entry of a statistic") for v in arr.ravel()]
+        return np.array(flat + [None], dtype=object)[:-1].reshape(arr.shape)
+    arr = np.asarray(a)
+    if arr.dtype.kind in "USV" or (arr.dtype.kind == "O" and any(
+            isinstance(v, (str, bytes)) for v in arr.ravel())):
+        raise InputTypeError("a statistic holds strings; pass numbers (numpy arrays)")
+    if arr.dtype.kind == "O" and not all(isinstance(v, (numbers.Number, sympy.Expr))
+                                         for v in arr.ravel()):
+        raise InputTypeError(f"a statistic is not numeric: {a!r}")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputTypeError(f"a statistic is not numeric: {a!r}") from error
 
 
 def _check_shapes(subscripts: str, arrays) -> None:
@@ -565,7 +593,7 @@ def contractions_in(expr) -> set:
     >>> contractions_in(3 * G + 1) == {G}
     True
     """
-    return set(sympy.sympify(expr).atoms(Contraction))
+    return set(expression(expr, "expr").atoms(Contraction))
 
 
 def collect_contractions(expr) -> dict:
@@ -581,10 +609,10 @@ def collect_contractions(expr) -> dict:
     {[G G]: N + 1/2}
     """
     out = {}
-    for term in sympy.Add.make_args(sympy.expand(sympy.sympify(expr))):
-        cs = [f for f in sympy.Mul.make_args(term) if isinstance(f, Contraction)]
-        if len(cs) > 1:
-            raise ValueError(f"{term} is a product of contractions, not linear in them")
+    for term in sympy.Add.make_args(sympy.expand(expression(expr, "expr"))):
+        cs = [f for f in sympy.Mul.make_args(term) if f.has(Contraction)]
+        if len(cs) > 1 or (cs and not isinstance(cs[0], Contraction)):
+            raise ShapeError(f"{term} is a product of contractions, not linear in them")
         key = cs[0] if cs else S.One
         out[key] = out.get(key, S.Zero) + (term / key if cs else term)
     return {k: sympy.expand(v) for k, v in out.items() if sympy.expand(v) != 0}
@@ -600,7 +628,7 @@ def _as_sympy(value):
     return value
 
 
-def evaluate_expr(expr, stats, metric=None):
+def evaluate_expr(expr, stats, *, metric=None):
     """Evaluate every contraction in ``expr`` on ``stats`` (see :meth:`Contraction.evaluate`).
 
     Products of scalar contractions are allowed (second moments, variances).  An
@@ -616,16 +644,16 @@ def evaluate_expr(expr, stats, metric=None):
     >>> evaluate_expr(N * Gv * G, {(1,): sympy.Array([1, 2])})
     [5*N, 10*N]
     """
-    expr = sympy.sympify(expr)
+    expr = expression(expr, "expr")
     atoms = contractions_in(expr)
     ranks = {c.rank for c in atoms}
     if ranks - {0}:
         return _evaluate_tensor(expr, stats, metric, ranks - {0})
-    values = {c: _as_sympy(c.evaluate(stats, metric)) for c in atoms}
+    values = {c: _as_sympy(c.evaluate(stats, metric=metric)) for c in atoms}
     return sympy.expand(expr.xreplace(values))
 
 
-def evaluate_coefficients(coefficients, landscape, vector: bool = False) -> list:
+def evaluate_coefficients(coefficients, landscape, *, vector: bool = False) -> list:
     """Evaluate a route's coefficients (expressions in contractions) on a landscape's statistics.
 
     Args:
@@ -664,6 +692,6 @@ def _evaluate_tensor(expr, stats, metric, ranks):
         rest = term / tensors[0] if len(tensors) == 1 else term
         if len(tensors) != 1 or any(c.rank for c in contractions_in(rest)):
             raise ShapeError(f"the term {term} is not one vector contraction times scalars")
-        parts.append(_as_sympy(tensors[0].evaluate(stats, metric))
-                     * evaluate_expr(rest, stats, metric))
+        parts.append(_as_sympy(tensors[0].evaluate(stats, metric=metric))
+                     * evaluate_expr(rest, stats, metric=metric))
     return sum(parts[1:], parts[0]).applyfunc(sympy.expand)

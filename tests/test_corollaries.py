@@ -185,7 +185,7 @@ def _taylor_in_eta(expr, order):
 def test_corollary5_series_with_symbolic_sizes(measure):
     """The diagram series of GD with symbolic N, T, H, S equals the closed form's Taylor
     expansion coefficient by coefficient (to eta^4), and the direct route agrees."""
-    L = mean_estimation(H_, S_, init=0)
+    L = mean_estimation(hessian=H_, noise=S_, init=0)
     series = expected_loss(gd(N_, steps=T_), 4, landscape=L, method="diagrams", measure=measure)
     truth = _taylor_in_eta(_mean_estimation_gd(measure, H_, S_, N_, T_, ETA_), 4)
     for k in range(5):
@@ -204,7 +204,7 @@ def test_corollary5_resummed_is_exact_against_the_exact_engine(schedule):
     """Quadratic loss, Gaussian noise: the order-2 resummed gap/test/train loss is the
     whole polynomial of degree 2T, equal to the brute-force engine's and the closed form."""
     H, S = sympy.Rational(3, 2), 2
-    L = mean_estimation(H, S, init=0)
+    L = mean_estimation(hessian=H, noise=S, init=0)
     for measure in ("test", "gap", "train"):
         r = resummed_loss(schedule, L, 2, measure)
         exact = expected_loss(schedule, 2 * schedule.T, landscape=L, method="exact",
@@ -220,7 +220,7 @@ def test_corollary5_at_large_t():
     fixed eta T; the gap tends to C/(H N), the AIC's dim/N when C = H."""
     N = 10
     for H, S in ((1, 1), (sympy.Rational(1, 10), 2)):
-        L = mean_estimation(H, S, init=0)
+        L = mean_estimation(hessian=H, noise=S, init=0)
         Hf, Sf = float(H), float(S)
         misses = []
         for T in (100, 200, 400):
@@ -238,7 +238,7 @@ def test_corollary5_at_large_t():
         ratios = misses[1:] / misses[:-1]
         assert np.all(np.abs(ratios - 0.5) < 0.06)
         assert np.all(np.abs(ratios[1] - 0.5) < 0.6 * np.abs(ratios[0] - 0.5))
-    L = mean_estimation(1, 1, init=0)
+    L = mean_estimation(hessian=1, noise=1, init=0)
     gap = float(resummed_loss(gd(N, steps=2000), L, 2, "gap")(0.05))
     assert gap == pytest.approx(1 / N, rel=1e-15)
 
@@ -252,7 +252,7 @@ def test_mean_estimation_overfitting_curve_against_simulation():
     engine against 20000 simulated runs per Hessian.  Overfitting is largest for medium
     curvature, near H = 1.26 / (eta T), and smaller for flat and sharp minima."""
     for i, H in enumerate(ME_HESSIANS):
-        L = mean_estimation(sympy.nsimplify(H), 1, init=0)
+        L = mean_estimation(hessian=sympy.nsimplify(H), noise=1, init=0)
         test = float(resummed_loss(gd(ME_N, steps=ME_T), L, 2)(ME_ETA))
         gap = float(resummed_loss(gd(ME_N, steps=ME_T), L, 2, "gap")(ME_ETA))
         sim = simulate(L, gd(ME_N, steps=ME_T), ME_ETA, 20000, seed=500 + i, every=ME_T,
@@ -265,7 +265,7 @@ def test_mean_estimation_overfitting_curve_against_simulation():
     # the engine's curve over a fine grid: an interior maximum at eta T H near 1.2564, the
     # root of 2 u e^{-u} = 1 - e^{-u} (the continuous optimum); discrete steps move it by O(eta)
     grid = np.geomspace(0.02, 1.0, 61)
-    curve = [float(resummed_loss(gd(ME_N, steps=ME_T), mean_estimation(sympy.nsimplify(h), 1,
+    curve = [float(resummed_loss(gd(ME_N, steps=ME_T), mean_estimation(hessian=sympy.nsimplify(h), noise=1,
                                                                          init=0), 2)(ME_ETA))
              for h in grid]
     best = grid[int(np.argmax(curve))]
@@ -289,8 +289,8 @@ def _twins():
 
     w, x = sympy.symbols("w x", real=True)
     loss = w**2 / 2 + w**3 / 6 + x * w
-    skew = Landscape(loss, (w,), (x,), (0,), Dataset([-1, -1, 2]), name="skewed")
-    twin = Landscape(loss, (w,), (x,), (0,), RandomVariables({x: Normal("X", 0, sympy.sqrt(2))}),
+    skew = Landscape(loss, (w,), (x,), (0,), distribution=Dataset([-1, -1, 2]), name="skewed")
+    twin = Landscape(loss, (w,), (x,), (0,), distribution=RandomVariables({x: Normal("X", 0, sympy.sqrt(2))}),
                      name="Gaussian twin")
     return skew, twin
 
@@ -329,7 +329,7 @@ def test_corollary3_first_part_sgd_against_ode_and_sde():
     process: E l = (H/2)(eta C / 2H)(1 - exp(-2 H eta T)) = eta^2 T C H/2 + O(eta^3), the
     same: SGD does NOT exceed the SDE at order eta^2 (the printed claim is wrong)."""
     H, S = sympy.Rational(3, 2), 2
-    L = mean_estimation(H, S, init=0)
+    L = mean_estimation(hessian=H, noise=S, init=0)
     for T in (1, 3, 5):
         sgd_series = expected_loss(sgd(T), 3, landscape=L, method="exact", progress=False)
         sde = (H / 2) * (ETA_ * S**2 / (2 * H)) * (1 - sympy.exp(-2 * H * ETA_ * T))

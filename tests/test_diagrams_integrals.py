@@ -27,7 +27,7 @@ a, b, c, x = sympy.symbols("a b c x")
 def three_parameters():
     """Three parameters, skewed finite data, non-zero J, S and mixed cumulants."""
     loss = a**2 * b / 2 + x * a * c + (b - x)**2 * (1 + c) / 2 + c**3 / 6 + x**2 * a**3 / 6
-    return Landscape(loss, (a, b, c), x, (1, 0, 1), Dataset([-1, 0, 2]), name="three")
+    return Landscape(loss, (a, b, c), x, (1, 0, 1), distribution=Dataset([-1, 0, 2]), name="three")
 
 
 def valley(eps=0):

@@ -24,7 +24,7 @@ a, b, c, x = sympy.symbols("a b c x")
 def three_parameters():
     """Three parameters, skewed data (a finite dataset), non-zero J, S and mixed cumulants."""
     loss = a**2 * b / 2 + x * a * c + (b - x)**2 * (1 + c) / 2 + c**3 / 6 + x**2 * a**3 / 6
-    return Landscape(loss, (a, b, c), x, (1, 0, 1), Dataset([-1, 0, 2]), name="three")
+    return Landscape(loss, (a, b, c), x, (1, 0, 1), distribution=Dataset([-1, 0, 2]), name="three")
 
 
 def flat_valley():
@@ -218,7 +218,7 @@ def skewed_quadratic():
     dynamics are linear in the data, so the order-2 resummation is exact for every
     schedule while the loss's Taylor polynomial blows up with T."""
     loss = (a**2 + a * b + b**2) / 2 + x * a + (x**2 - 1) * b / 2
-    return Landscape(loss, (a, b), x, (1, -1), Dataset([-1, 0, 0, 3]), name="skewed quadratic")
+    return Landscape(loss, (a, b), x, (1, -1), distribution=Dataset([-1, 0, 0, 3]), name="skewed quadratic")
 
 
 def test_agrees_with_simulation_where_the_polynomial_is_far_off():

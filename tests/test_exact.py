@@ -83,7 +83,7 @@ def brute_force(loss, params, data, init, batches, N, order, moment, measure="te
 def test_two_named_landscapes_against_brute_force(make, batches, N):
     L = make()
     expected = brute_force(L.loss, L.params, L.data[0], L.init, batches, N, 3, normal_moment)
-    got = expected_loss(Schedule(batches, N), 3, landscape=L)
+    got = expected_loss(Schedule(batches, N=N), 3, landscape=L)
     assert list(got) == expected
 
 
@@ -97,7 +97,7 @@ def test_non_gaussian_three_parameter_landscape_against_brute_force():
         for measure in ("test", "train"):
             expected = brute_force(loss, (a, b, c), x, L.init, batches, N, 3,
                                    exponential_centred_moment, measure)
-            got = expected_loss(Schedule(batches, N), 3, landscape=L, measure=measure)
+            got = expected_loss(Schedule(batches, N=N), 3, landscape=L, measure=measure)
             assert list(got) == expected, (batches, measure)
 
 
@@ -132,7 +132,7 @@ def test_truncation_error_shrinks_like_the_next_power(measure):
     """sum_k c_k eta^k misses the exact mean by O(eta^(order+1)): fit the log-log slope."""
     A, B, x = sympy.symbols("A B x")
     L = Landscape(A + (B - A * x)**2 - A**2 + A**3 * x / 3, (A, B), x, (1, 1),
-                  Dataset([-1, 0, 2]))
+                  distribution=Dataset([-1, 0, 2]))
     schedule = sgd(2, batch=1, epochs=2)
     series = expected_loss(schedule, 3, landscape=L, measure=measure)
     rates = np.array([0.0005, 0.001, 0.002, 0.004])

@@ -22,7 +22,8 @@ from sympy.stats import (Bernoulli, Cauchy, Exponential, MultivariateNormal, Nor
                          StudentT, Uniform)
 
 from symsgd import (Dataset, Landscape, LandscapeError, MomentError, NotPolynomialError,
-                    RandomVariables, ShapeError, StandardNormal, SymsgdError)
+                    NonFiniteError, RandomVariables, ShapeError, StandardNormal, SymsgdError)
+from symsgd.errors import InputTypeError
 from symsgd.landscapes import (gauss, helix, linear_regression, mean_estimation,
                                shifting_valleys, valley_of_death)
 
@@ -370,27 +371,46 @@ def landscape(**changes):
     ({"init": []}, LandscapeError, "0 values for 1"),
     ({"data": (x, y)}, LandscapeError, "do not appear in the loss"),
     ({"data": y}, LandscapeError, "do not appear in the loss"),
-    ({"loss": (W - x)**2 * 0.5}, LandscapeError, "floats"),
-    ({"init": [0.5]}, LandscapeError, "float"),
-    ({"init": [np.float64(0.5)]}, LandscapeError, "float"),
-    ({"init": [True]}, LandscapeError, "number or SymPy expression"),
-    ({"init": ["0"]}, TypeError, "SymPy expression or a number"),
-    ({"loss": "(w - x)**2 / 2"}, TypeError, "strings are not parsed"),
-    ({"loss": 3}, TypeError, "SymPy expression"),
+    ({"loss": (W - x)**2 * 0.5}, InputTypeError, "floats"),
+    ({"init": [0.5]}, InputTypeError, "float"),
+    ({"init": [np.float64(0.5)]}, InputTypeError, "float"),
+    ({"init": 0.5}, InputTypeError, "float"),
+    ({"init": [True]}, InputTypeError, "SymPy expression or a number"),
+    ({"init": ["0"]}, InputTypeError, "never parses strings"),
+    ({"init": "0"}, InputTypeError, "init is a string"),
+    ({"init": None}, InputTypeError, "SymPy expression or a number"),
+    ({"init": [[0]]}, InputTypeError, "SymPy expression or a number"),
+    ({"init": [sympy.nan]}, NonFiniteError, "not finite"),
+    ({"init": [sympy.oo]}, NonFiniteError, "not finite"),
+    ({"loss": (W - x)**2 + sympy.zoo * W}, NonFiniteError, "not finite"),
+    ({"init": {W: "0"}}, InputTypeError, "never parses strings"),
+    ({"loss": "(w - x)**2 / 2"}, InputTypeError, "loss is a string"),
+    ({"loss": b"(w - x)**2 / 2"}, InputTypeError, "loss is a string"),
+    ({"loss": 3}, InputTypeError, "got the number 3"),
+    ({"loss": sympy.true}, InputTypeError, "SymPy expression"),
+    ({"loss": [(W - x)**2]}, InputTypeError, "SymPy expression"),
+    ({"loss": sympy.Matrix([(W - x)**2])}, InputTypeError, "SymPy expression"),
+    ({"name": 3}, InputTypeError, "name must be a string"),
     ({"params": (W, W), "init": [0, 0]}, LandscapeError, "repeat"),
     ({"data": (x, x)}, LandscapeError, "repeat"),
     ({"params": (W, x), "init": [0, 0]}, LandscapeError, "both parameter and data"),
-    ({"params": "w"}, LandscapeError, "must be SymPy Symbols"),
+    ({"params": "w"}, InputTypeError, "params is a string"),
+    ({"params": ["w"]}, InputTypeError, "params is a string"),
+    ({"params": 3}, InputTypeError, "Symbol or a sequence"),
+    ({"data": "x"}, InputTypeError, "data symbols is a string"),
     ({"params": (), "init": []}, LandscapeError, "must not be empty"),
     ({"data": ()}, LandscapeError, "must not be empty"),
     ({"data": x + 1}, LandscapeError, "must be SymPy Symbols"),
-    ({"distribution": "normal"}, TypeError, "data distribution"),
+    ({"distribution": "normal"}, InputTypeError, "distribution is a string"),
+    ({"distribution": 3}, InputTypeError, "data distribution"),
     ({"loss": (W - x - y)**2, "data": (x, y), "distribution": Normal("Xn", 0, 1)},
      LandscapeError, "one data symbol"),
     ({"loss": (W - x - y)**2, "data": (x, y), "distribution": {x: Normal("Xn", 0, 1)}},
      LandscapeError, "no law"),
-    ({"distribution": {"x": Normal("Xn", 0, 1)}}, LandscapeError, "not a SymPy Symbol"),
-    ({"distribution": {x: 1.5}}, TypeError, "must be a SymPy expression"),
+    ({"distribution": {W**2: Normal("Xn", 0, 1)}}, LandscapeError, "not a SymPy Symbol"),
+    ({"distribution": {x: 1.5}}, InputTypeError, "float"),
+    ({"distribution": {x: "Normal('X', 0, 1)"}}, InputTypeError, "never parses strings"),
+    ({"distribution": {"x": Normal("Xn", 0, 1)}}, InputTypeError, "never parses strings"),
     ({"distribution": {x: MultivariateNormal("M", [0, 0], [[1, 0], [0, 1]])[0]}},
      LandscapeError, "single-variable"),
     ({"loss": (W - x - y)**2, "data": (x, y), "distribution": Dataset([1, 2])},
@@ -404,9 +424,9 @@ def test_bad_input_raises_typed_errors(changes, error, message):
 def test_bad_distributions_raise_typed_errors():
     with pytest.raises(LandscapeError, match="at least one point"):
         Dataset([])
-    with pytest.raises(TypeError, match="numbers"):
+    with pytest.raises(InputTypeError, match="never parses strings"):
         Dataset(["a", "b"])
-    with pytest.raises(TypeError, match="mapping"):
+    with pytest.raises(InputTypeError, match="mapping"):
         RandomVariables([(x, Normal("Xq", 0, 1))])
     assert issubclass(LandscapeError, SymsgdError) and issubclass(MomentError, ValueError)
 
@@ -495,7 +515,7 @@ def test_zoo_helix():
 
 def test_zoo_mean_estimation():
     H, S, t0 = sympy.symbols("H S theta0", positive=True)
-    L = mean_estimation(H, S, init=t0)
+    L = mean_estimation(hessian=H, noise=S, init=t0)
     theta = L.params[0]
     # l = H theta^2/2 + x S theta: gradient H theta + x S, so G = H theta0, C = S^2.
     same(L.G, [H * t0])
@@ -504,18 +524,24 @@ def test_zoo_mean_estimation():
     same(L.S, [[[0]]])
     same(L.J, [[[0]]])
     assert sympy.expand(L.test_loss - H * theta**2 / 2) == 0
-    N = mean_estimation(3, 2, init=R(1, 2))
+    N = mean_estimation(hessian=3, noise=2, init=R(1, 2))
     same(N.G, [R(3, 2)])
     same(N.C, [[4]])
     # l2: ((H + lambda) theta + x S, theta^2/2) at (theta0, 0).
-    L2 = mean_estimation(H, S, l2=True, init=t0)
+    L2 = mean_estimation(hessian=H, noise=S, l2=True, init=t0)
     theta, lam = L2.params
     same(L2.G, [H * t0, t0**2 / 2])
     same(L2.H, [[H, t0], [t0, 0]])
     same(L2.C, [[S**2, 0], [0, 0]])
     assert sympy.expand(L2.test_loss - (H + lam) * theta**2 / 2) == 0
-    with pytest.raises(LandscapeError, match="float"):
-        mean_estimation(0.5)
+    with pytest.raises(InputTypeError, match="hessian = 0.5 is a float"):
+        mean_estimation(hessian=0.5)
+    with pytest.raises(InputTypeError, match="noise is a string"):
+        mean_estimation(noise="1")
+    with pytest.raises(InputTypeError, match="l2 must be True or False"):
+        mean_estimation(l2=1)
+    with pytest.raises(TypeError, match="positional"):
+        mean_estimation(H, S)
 
 
 def test_zoo_shifting_valleys():
@@ -542,7 +568,7 @@ def test_zoo_valley_of_death():
 
 
 def test_zoo_linear_regression():
-    L = linear_regression(2, noise=R(1, 2), true_weights=(2, -1), init=(1, 1))
+    L = linear_regression(dim=2, noise=R(1, 2), true_weights=(2, -1), init=(1, 1))
     w0, w1 = L.params
     # r = d.x + noise eps with d = w_true - w = (1, -2); grad = -r x.
     # G = -d, H = I, C = (|d|^2 + noise^2) I + d d^T.
@@ -561,11 +587,29 @@ def test_zoo_linear_regression():
     default = linear_regression()
     same(default.G, [-1, -1])
     same(default.C, [[4, 1], [1, 4]])
-    same(linear_regression(1).C, [[3]])
+    same(linear_regression(dim=1).C, [[3]])
 
 
-@pytest.mark.parametrize("kwargs", [{"dim": 0}, {"dim": True}, {"dim": 2.0},
-                                    {"dim": 2, "true_weights": [1]}, {"dim": 2, "init": [0]}])
-def test_zoo_linear_regression_rejects_bad_input(kwargs):
-    with pytest.raises(LandscapeError):
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"dim": 0}, LandscapeError, "positive integer"),
+    ({"dim": True}, LandscapeError, "positive integer"),
+    ({"dim": 2.0}, LandscapeError, "positive integer"),
+    ({"dim": "2"}, InputTypeError, "dim is a string"),
+    ({"dim": 2, "true_weights": [1]}, LandscapeError, "one entry per weight"),
+    ({"dim": 2, "init": [0]}, LandscapeError, "one entry per weight"),
+    ({"true_weights": ["1", "1"]}, InputTypeError, "true_weights\\[0\\] is a string"),
+    ({"true_weights": "11"}, InputTypeError, "true_weights is a string"),
+    ({"true_weights": 1}, InputTypeError, "must be a sequence"),
+    ({"true_weights": [0.5, 1]}, InputTypeError, "float"),
+    ({"init": ["0", "0"]}, InputTypeError, "never parses strings"),
+    ({"noise": "1"}, InputTypeError, "noise is a string"),
+    ({"noise": 0.5}, InputTypeError, "float"),
+])
+def test_zoo_linear_regression_rejects_bad_input(kwargs, error, message):
+    with pytest.raises(error, match=message):
         linear_regression(**kwargs)
+
+
+def test_zoo_options_are_keyword_only():
+    with pytest.raises(TypeError, match="positional"):
+        linear_regression(2)

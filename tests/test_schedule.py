@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symsgd import GDSchedule, Schedule, ScheduleError, SGDSchedule, gd, sgd
+from symsgd.errors import InputTypeError, MethodError, RangeError
 from symsgd.schedule import MAX_REALIZATIONS
 
 N_, B_, E_, K_ = sympy.symbols("N B E K", positive=True, integer=True)
@@ -112,29 +113,31 @@ def test_random_explicit_schedules(case):
     assert (gN, gT, marked, unknown, extra_lines) == (expected_N, len(batches), cells, set(), [])
 
 
-@pytest.mark.parametrize("batches, kwargs, message", [
-    ([[0, 1], [2]], {}, "equal sizes"),
-    ([], {}, "at least one batch"),
-    ([[]], {}, "empty"),
-    ([[0], []], {}, "empty"),
-    ([[-1]], {}, "negative"),
-    ([[0, 3]], {"N": 3}, "out of range"),
-    ([[0, 0]], {}, "twice"),
-    ([[0.0]], {}, "non-integer"),
-    ([[sympy.Rational(1, 2)]], {}, "non-integer"),
-    ([[True]], {}, "non-integer"),
-    ([["0"]], {}, "non-integer"),
-    ([[N_]], {}, "non-integer"),
-    ([0, 1], {}, "not a sequence"),
-    ("01", {}, "sequence of sequences"),
-    (5, {}, "sequence of sequences"),
-    ([[0]], {"N": 0}, "at least 1"),
-    ([[0]], {"N": 2.0}, "integer"),
-    ([[0]], {"N": True}, "integer"),
-    ([[0]], {"N": N_}, "numeric N"),
+@pytest.mark.parametrize("batches, kwargs, error, message", [
+    ([[0, 1], [2]], {}, ScheduleError, "equal sizes"),
+    ([], {}, ScheduleError, "at least one batch"),
+    ([[]], {}, ScheduleError, "empty"),
+    ([[0], []], {}, ScheduleError, "empty"),
+    ([[-1]], {}, ScheduleError, "negative"),
+    ([[0, 3]], {"N": 3}, ScheduleError, "out of range"),
+    ([[0, 0]], {}, ScheduleError, "twice"),
+    ([[0.0]], {}, InputTypeError, "float index"),
+    ([[sympy.Rational(1, 2)]], {}, ScheduleError, "non-integer"),
+    ([[True]], {}, ScheduleError, "non-integer"),
+    ([["0"]], {}, InputTypeError, "never parses strings"),
+    ([[N_]], {}, ScheduleError, "non-integer"),
+    ([0, 1], {}, ScheduleError, "not a sequence"),
+    ("01", {}, InputTypeError, "batches is a string"),
+    (5, {}, ScheduleError, "sequence of sequences"),
+    (["01"], {}, InputTypeError, "batch 0 is a string"),
+    ([[0]], {"N": "3"}, InputTypeError, "N is a string"),
+    ([[0]], {"N": 0}, ScheduleError, "at least 1"),
+    ([[0]], {"N": 2.0}, InputTypeError, "integer"),
+    ([[0]], {"N": True}, InputTypeError, "integer"),
+    ([[0]], {"N": N_}, ScheduleError, "numeric N"),
 ])
-def test_explicit_schedule_rejects_bad_input(batches, kwargs, message):
-    with pytest.raises(ScheduleError, match=message):
+def test_explicit_schedule_rejects_bad_input(batches, kwargs, error, message):
+    with pytest.raises(error, match=message):
         Schedule(batches, **kwargs)
 
 
@@ -150,7 +153,7 @@ def test_sgd_fixed_order():
                         "  3  . # . . # .\n  4  . . # . . #\n  5  . . # . . #")
     assert not s.is_random
     assert sgd(3).batches == ((0,), (1,), (2,))
-    assert sgd(sympy.Integer(4), sympy.Integer(2)).batches == ((0, 1), (2, 3))
+    assert sgd(sympy.Integer(4), batch=sympy.Integer(2)).batches == ((0, 1), (2, 3))
     assert sgd(3, batch=3, epochs=2).batches == ((0, 1, 2), (0, 1, 2))
 
 
@@ -159,14 +162,14 @@ def test_sgd_fixed_order():
 def test_sgd_every_epoch_visits_every_point_once(batch, per_epoch, epochs):
     N = batch * per_epoch
     for reshuffle in ("fixed", 12345):
-        s = sgd(N, batch, epochs, reshuffle)
+        s = sgd(N, batch=batch, epochs=epochs, reshuffle=reshuffle)
         assert s.T == epochs * per_epoch and len(s.batches) == s.T
         assert all(len(b) == batch for b in s.batches)
         for e in range(epochs):
             epoch = s.batches[e * per_epoch:(e + 1) * per_epoch]
             assert sorted(n for b in epoch for n in b) == list(range(N))
         assert len(s.cells) == N * epochs
-    fixed = sgd(N, batch, epochs)
+    fixed = sgd(N, batch=batch, epochs=epochs)
     assert fixed.cells == {(n, e * per_epoch + n // batch) for e in range(epochs) for n in range(N)}
 
 
@@ -174,7 +177,7 @@ def test_sgd_seeded_reshuffle_is_reproducible_and_depends_on_the_seed():
     a, b = sgd(6, batch=2, epochs=3, reshuffle=7), sgd(6, batch=2, epochs=3, reshuffle=7)
     assert a.batches == b.batches and a.realizations() == b.realizations()
     assert not a.is_random and len(a.realizations()) == 1 and a.realizations()[0][0] == 1
-    assert sgd(6, 2, 3, np.int64(7)).batches == a.batches
+    assert sgd(6, batch=2, epochs=3, reshuffle=np.int64(7)).batches == a.batches
     seen = {sgd(6, batch=2, epochs=3, reshuffle=seed).batches for seed in range(20)}
     assert len(seen) > 1
     # A seeded schedule is drawn as a plain grid, one '#' per point and epoch.
@@ -222,10 +225,10 @@ def test_uniform_reshuffling_is_the_exact_average(N, batch, epochs):
 
 
 def test_uniform_reshuffling_degenerate_cases_are_not_random():
-    for s in (sgd(4, 4, 3, "random"), sgd(4, 2, 1, "random")):
+    for s in (sgd(4, batch=4, epochs=3, reshuffle="random"), sgd(4, batch=2, epochs=1, reshuffle="random")):
         assert not s.is_random
         ((p, only),) = s.realizations()
-        assert p == 1 and only.batches == sgd(4, s.batch, s.epochs).batches
+        assert p == 1 and only.batches == sgd(4, batch=s.batch, epochs=s.epochs).batches
         assert s.batches == only.batches
 
 
@@ -244,7 +247,7 @@ def test_uniform_reshuffling_random_views():
 
 def test_uniform_reshuffling_samples():
     N, batch, epochs, trials = 3, 1, 2, 6000
-    s = sgd(N, batch, epochs, "random")
+    s = sgd(N, batch=batch, epochs=epochs, reshuffle="random")
     draws = s.sample_batches(np.random.default_rng(1), trials)
     assert draws.shape == (trials, s.T, batch) and draws.dtype == np.int64
     epochs_seen = draws.reshape(trials, epochs, N)
@@ -255,50 +258,82 @@ def test_uniform_reshuffling_samples():
         assert set(counts) == set(itertools.permutations(range(N)))
         sd = math.sqrt(trials * (1 / 6) * (5 / 6))
         assert all(abs(c - trials / 6) < 5 * sd for c in counts.values())
-    batched = sgd(4, 2, 3, "random").sample_batches(np.random.default_rng(2), 5)
+    batched = sgd(4, batch=2, epochs=3, reshuffle="random").sample_batches(np.random.default_rng(2), 5)
     assert batched.shape == (5, 6, 2) and (np.diff(batched, axis=2) > 0).all()
 
 
 def test_uniform_reshuffling_too_large_to_average():
     with pytest.raises(ScheduleError, match="MAX_REALIZATIONS"):
-        sgd(6, 1, 3, "random").realizations()   # 720**2 sequences
+        sgd(6, batch=1, epochs=3, reshuffle="random").realizations()   # 720**2 sequences
     assert 720 ** 2 > MAX_REALIZATIONS
     with pytest.raises(ScheduleError, match="MAX_REALIZATIONS"):
-        sgd(11, 1, 2, "random").realizations()
+        sgd(11, batch=1, epochs=2, reshuffle="random").realizations()
     # Drawing needs no realizations: later epochs are shown as unknown.
-    N, T, marked, unknown, _ = parse_grid(sgd(6, 1, 3, "random").draw())
+    N, T, marked, unknown, _ = parse_grid(sgd(6, batch=1, epochs=3, reshuffle="random").draw())
     assert marked == {(n, n) for n in range(6)}
     assert unknown == {(n, t) for n in range(6) for t in range(6, 18)}
 
 
-@pytest.mark.parametrize("args, message", [
-    ((4, 3), "does not divide"),
-    ((6, 4, 2), "does not divide"),
-    ((0,), "N must be at least 1"),
-    ((-2,), "N must be at least 1"),
-    ((4, 0), "batch must be at least 1"),
-    ((4, -1), "batch"),
-    ((4, 1, 0), "epochs must be at least 1"),
-    ((4.0,), "N must be an integer"),
-    ((4, 2.0), "batch must be an integer"),
-    ((4, 1, 1.5), "epochs must be an integer"),
-    (("4",), "N must be an integer"),
-    ((True,), "N must be an integer"),
-    ((4, True), "batch must be an integer"),
-    ((4, 1, False), "epochs must be an integer"),
-    ((sympy.Rational(3, 2),), "N must be an integer"),
-    ((sympy.Float(4),), "N must be an integer"),
-    ((sympy.Symbol("k", negative=True),), "positive integer"),
-    ((sympy.Symbol("k", integer=False),), "positive integer"),
-    ((4, 1, 2, "sometimes"), "reshuffle"),
-    ((4, 1, 2, True), "reshuffle"),
-    ((4, 1, 2, 1.5), "reshuffle"),
-    ((4, 1, 2, None), "reshuffle"),
-    ((4, 1, 2, -1), "non-negative"),
+N_POS = sympy.Symbol("N", integer=True, positive=True)
+ODD = sympy.Symbol("M", integer=True, positive=True, odd=True)
+
+
+@pytest.mark.parametrize("N, kwargs, error, message", [
+    (4, {"batch": 3}, ScheduleError, "does not divide"),
+    (6, {"batch": 4, "epochs": 2}, ScheduleError, "does not divide"),
+    (4, {"batch": 8}, ScheduleError, "does not divide"),
+    (N_POS, {"batch": N_POS + 1}, ScheduleError, "exceeds N"),
+    (N_POS, {"batch": 2 * N_POS}, ScheduleError, "exceeds N"),
+    (3, {"batch": N_POS + 3}, ScheduleError, "exceeds N"),
+    (ODD, {"batch": 2}, ScheduleError, "does not divide"),
+    (0, {}, ScheduleError, "N must be at least 1"),
+    (-2, {}, ScheduleError, "N must be at least 1"),
+    (4, {"batch": 0}, ScheduleError, "batch must be at least 1"),
+    (4, {"batch": -1}, ScheduleError, "batch"),
+    (4, {"epochs": 0}, ScheduleError, "epochs must be at least 1"),
+    (4.0, {}, InputTypeError, "N must be an integer, got the float"),
+    (4, {"batch": 2.0}, InputTypeError, "batch must be an integer, got the float"),
+    (4, {"epochs": 1.5}, InputTypeError, "epochs must be an integer, got the float"),
+    (np.float64(4), {}, InputTypeError, "float"),
+    ("4", {}, InputTypeError, "N is a string"),
+    (4, {"batch": "2"}, InputTypeError, "batch is a string"),
+    (b"4", {}, InputTypeError, "N is a string"),
+    (None, {}, InputTypeError, "N must be an integer or a SymPy expression"),
+    ([4], {}, InputTypeError, "N must be an integer or a SymPy expression"),
+    (sympy.true, {}, InputTypeError, "N must be an integer or a SymPy expression"),
+    (True, {}, InputTypeError, "N must be an integer"),
+    (4, {"batch": True}, InputTypeError, "batch must be an integer"),
+    (4, {"epochs": False}, InputTypeError, "epochs must be an integer"),
+    (sympy.Rational(3, 2), {}, ScheduleError, "N must be an integer"),
+    (sympy.Float(4), {}, InputTypeError, "N must be an integer"),
+    (sympy.Symbol("k", negative=True), {}, ScheduleError, "positive integer"),
+    (sympy.Symbol("k", integer=False), {}, ScheduleError, "positive integer"),
+    (sympy.Symbol("k", nonpositive=True), {}, ScheduleError, "positive integer"),
+    (4, {"epochs": 2, "reshuffle": "sometimes"}, MethodError, "reshuffle"),
+    (4, {"epochs": 2, "reshuffle": True}, InputTypeError, "reshuffle"),
+    (4, {"epochs": 2, "reshuffle": 1.5}, InputTypeError, "reshuffle"),
+    (4, {"epochs": 2, "reshuffle": None}, InputTypeError, "reshuffle"),
+    (4, {"epochs": 2, "reshuffle": -1}, RangeError, "non-negative"),
 ])
-def test_sgd_rejects_bad_input(args, message):
-    with pytest.raises(ScheduleError, match=message):
-        sgd(*args)
+def test_sgd_rejects_bad_input(N, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        sgd(N, **kwargs)
+
+
+def test_sgd_symbolic_checks_only_what_is_decidable():
+    B = sympy.Symbol("B", integer=True, positive=True)
+    # Undecidable under the assumptions: accepted (checked again when sizes are numbers).
+    assert sgd(N_POS, batch=B).T == N_POS / B
+    assert sgd(sympy.Symbol("N"), batch=sympy.Symbol("B")).batch == sympy.Symbol("B")
+    assert sgd(N_POS, batch=N_POS).T == 1
+    assert sgd(2 * N_POS, batch=N_POS).T == 2
+
+
+def test_schedule_options_are_keyword_only():
+    for call in (lambda: sgd(6, 2), lambda: sgd(6, 2, 3, "fixed"), lambda: gd(3, 2),
+                 lambda: Schedule([[0]], 2), lambda: SGDSchedule(6, 2), lambda: GDSchedule(3, 2)):
+        with pytest.raises(TypeError, match="positional"):
+            call()
 
 
 # ------------------------------------------------------------------------ gd
@@ -315,15 +350,20 @@ def test_gd():
     assert gd(2).T == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    ((0,), "N must be at least 1"), ((3, 0), "steps must be at least 1"),
-    ((3, 1.0), "steps must be an integer"), ((True,), "N must be an integer"),
-    ((3, True), "steps must be an integer"), ((3, sympy.Rational(1, 2)), "steps must be an integer"),
-    ((sympy.Symbol("k", nonnegative=False),), "positive integer"),
+@pytest.mark.parametrize("N, kwargs, error, message", [
+    (0, {}, ScheduleError, "N must be at least 1"),
+    (3, {"steps": 0}, ScheduleError, "steps must be at least 1"),
+    (3, {"steps": 1.0}, InputTypeError, "steps must be an integer"),
+    (True, {}, InputTypeError, "N must be an integer"),
+    (3, {"steps": True}, InputTypeError, "steps must be an integer"),
+    (3, {"steps": sympy.Rational(1, 2)}, ScheduleError, "steps must be an integer"),
+    (3, {"steps": "2"}, InputTypeError, "steps is a string"),
+    ("3", {}, InputTypeError, "N is a string"),
+    (sympy.Symbol("k", nonnegative=False), {}, ScheduleError, "positive integer"),
 ])
-def test_gd_rejects_bad_input(args, message):
-    with pytest.raises(ScheduleError, match=message):
-        gd(*args)
+def test_gd_rejects_bad_input(N, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        gd(N, **kwargs)
 
 
 # ------------------------------------------------------------------ symbolic
@@ -333,18 +373,18 @@ def test_symbolic_sizes():
     assert sympy.simplify(s.steps_per_epoch - N_ / B_) == 0
     assert not s.is_concrete
     assert sgd(N_).T == N_
-    assert sympy.simplify(sgd(N_, 2).T - N_ / 2) == 0
-    assert sympy.simplify(sgd(4, B_, 3).T - 12 / B_) == 0
+    assert sympy.simplify(sgd(N_, batch=2).T - N_ / 2) == 0
+    assert sympy.simplify(sgd(4, batch=B_, epochs=3).T - 12 / B_) == 0
     M = sympy.Symbol("M")        # no assumptions: may still be a positive integer
-    assert sgd(M, 1, 2).T == 2 * M
+    assert sgd(M, batch=1, epochs=2).T == 2 * M
     g = gd(N_, steps=K_)
     assert g.T == K_ and g.batch == N_ and not g.is_concrete and not g.is_random
-    assert gd(N_, 3).T == 3
-    assert sgd(3, 1, 2).is_concrete and gd(3, 2).is_concrete
+    assert gd(N_, steps=3).T == 3
+    assert sgd(3, batch=1, epochs=2).is_concrete and gd(3, steps=2).is_concrete
 
 
-@pytest.mark.parametrize("schedule", [sgd(N_, B_, E_), sgd(N_, 1, 2, "random"), gd(N_, K_),
-                                      gd(3, K_), sgd(4, 2, E_, 3)])
+@pytest.mark.parametrize("schedule", [sgd(N_, batch=B_, epochs=E_), sgd(N_, batch=1, epochs=2, reshuffle="random"), gd(N_, steps=K_),
+                                      gd(3, steps=K_), sgd(4, batch=2, epochs=E_, reshuffle=3)])
 def test_symbolic_schedules_cannot_list_batches(schedule):
     assert not schedule.is_concrete
     for view in ("batches", "cells"):
@@ -359,8 +399,8 @@ def test_symbolic_schedules_cannot_list_batches(schedule):
 
 
 def test_symbolic_is_random_is_a_bool():
-    cases = {sgd(N_, 1, 2, "random"): True, sgd(N_, B_, E_, "random"): True,
-             sgd(N_, N_, E_, "random"): False, sgd(N_, B_, 1, "random"): False,
-             sgd(N_, B_, E_): False, sgd(N_, B_, E_, 5): False}
+    cases = {sgd(N_, batch=1, epochs=2, reshuffle="random"): True, sgd(N_, batch=B_, epochs=E_, reshuffle="random"): True,
+             sgd(N_, batch=N_, epochs=E_, reshuffle="random"): False, sgd(N_, batch=B_, epochs=1, reshuffle="random"): False,
+             sgd(N_, batch=B_, epochs=E_): False, sgd(N_, batch=B_, epochs=E_, reshuffle=5): False}
     for schedule, expected in cases.items():
         assert schedule.is_random is expected, schedule

@@ -207,7 +207,7 @@ ME_RATES = [0.05, 0.2, 0.5, 0.9]
 def test_mean_estimation_closed_form(schedule, H, S):
     """Means at every step and every learning rate, and the standard errors, are exact."""
     trials = 20000
-    sim = simulate(mean_estimation(H, S, init=1), schedule, ME_RATES, trials, seed=7, every=1,
+    sim = simulate(mean_estimation(hessian=H, noise=S, init=1), schedule, ME_RATES, trials, seed=7, every=1,
                    progress=False)
     assert list(sim.steps) == list(range(schedule.T + 1)) and sim.trials == trials
     np.testing.assert_array_equal(sim.lr, ME_RATES)
@@ -352,7 +352,7 @@ def test_simulation_record_checks_shapes():
 # ------------------------------------------------------------------------- torch
 
 TORCH_CASES = [(helix, sgd(40)), (shifting_valleys, sgd(4, batch=2, epochs=3, reshuffle="random")),
-               (lambda: mean_estimation(2, 3, init=1), gd(3, steps=4))]
+               (lambda: mean_estimation(hessian=2, noise=3, init=1), gd(3, steps=4))]
 
 
 def _compare_backends(make, schedule, device):

@@ -149,7 +149,7 @@ def atom(graph: Graph):
             [[index[v] for v in b] for b in graph.blocks if b[0] in index],
             [(index[e + 1], index[t]) for e, t in enumerate(graph.edges)
              if t is not None and e + 1 in index],
-            [index[e + 1] for e, t in enumerate(graph.edges) if t is None and e + 1 in index])
+            free=[index[e + 1] for e, t in enumerate(graph.edges) if t is None and e + 1 in index])
     return out
 
 
@@ -284,4 +284,4 @@ def diagrams_route(schedule, order, landscape, quantity, moment, progress):
     coefficients = diagram_expansion(schedule, order, quantity, moment, progress)
     if landscape is None:
         return coefficients
-    return evaluate_coefficients(coefficients, landscape, quantity == "weights")
+    return evaluate_coefficients(coefficients, landscape, vector=quantity == "weights")
