@@ -824,8 +824,15 @@ class Series:
         return self._print_with(printer)
 
     def _pretty(self, printer):
-        """``sympy.pretty(series)``: the pretty form of ``sympy.sympify(series)``."""
-        return printer._print(self._sympy_())
+        """``sympy.pretty(series)``: increasing powers of ``eta``, coefficients as held."""
+        if self.shape:
+            return printer._print(self._sympy_())
+        terms = [c * self.eta**k for k, c in enumerate(self.coefficients)
+                 if not _is_zero(self._canonical[k])]
+        order = sympy.O(self.eta**(self.order + 1))
+        if not terms:
+            return printer._print(order)
+        return printer._print_Add(sympy.Add(*terms, order, evaluate=False), order="none")
 
     def _print_with(self, printer) -> str:
         """``c_0 + c_1 eta + c_2 eta^2 + ... + O(eta^(d+1))``, zero terms left out."""

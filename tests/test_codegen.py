@@ -12,6 +12,7 @@ from symsgd.errors import (BackendError, InputTypeError, LandscapeError, Missing
 from symsgd.expansion import expected_displacement, expected_loss
 from symsgd.landscape import Landscape
 from symsgd.schedule import gd, sgd
+from symsgd.series import Series
 
 try:  # torch is an optional extra: the numpy kernels are tested without it
     import torch
@@ -19,7 +20,7 @@ except ImportError:
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
-N, B = sympy.symbols("N B", integer=True, positive=True)
+N, B, E = sympy.symbols("N B E", integer=True, positive=True)
 a, b, c, x, y = sympy.symbols("a b c x y")
 
 
@@ -187,3 +188,44 @@ def test_a_cached_kernel_keeps_no_per_call_state():
         np.testing.assert_allclose(got, want, rtol=1e-12)
         assert vars(kernel).keys() == before.keys()
         assert all(vars(kernel)[k] is v for k, v in before.items())
+
+
+def test_kernel_checks_sizes_before_computing():
+    """Sizes meet the symbols' assumptions and the recorded schedule's rules (issue 9)."""
+    series = symbolic(2)
+    kernel = series.lambdify()
+    stats = landscape().statistics(kernel.statistics)
+    for sizes, error in [(dict(N=-10, B=2), RangeError), (dict(N=4, B=8), ScheduleError),
+                         (dict(N=6, B=4), ScheduleError), (dict(N=0, B=1), RangeError),
+                         (dict(N="10", B=2), InputTypeError), (dict(N=10.0, B=2), InputTypeError),
+                         (dict(N=N, B=2), InputTypeError), (dict(N=4, B=2, M=1), SymbolError)]:
+        with pytest.raises(error):
+            kernel(0.1, stats, **sizes)
+    with pytest.raises(LandscapeError):
+        kernel(0.1, None, N=4, B=2)
+    with pytest.raises(InputTypeError):
+        kernel(0.1, "stats", N=4, B=2)
+    with pytest.raises(TypeError):  # the metric is keyword-only
+        kernel(0.1, stats, None, N=4, B=2)
+    want = float(series.evaluate(landscape(), N=4, B=2)(sympy.Rational(1, 10)))
+    assert float(kernel(0.1, stats, N=np.int64(4), B=sympy.Integer(2))) == pytest.approx(want,
+                                                                                         rel=1e-12)
+    # the same coefficients without a schedule: an equal series, but its own kernel, which
+    # checks only the symbols' assumptions
+    bare = Series(series.coefficients)
+    assert bare == series and bare.lambdify() is not kernel
+    assert np.isfinite(float(bare.lambdify()(0.1, stats, N=4, B=3)))
+    with pytest.raises(RangeError):
+        bare.lambdify()(0.1, stats, N=4, B=-3)
+
+
+def test_kernel_accepts_and_checks_schedule_sizes_the_coefficients_lack():
+    series = expected_loss(gd(N, steps=E), 1, method="direct")
+    kernel = series.lambdify()
+    assert kernel.symbols == ("E",)   # -E [G G]: full-batch steps do not depend on N
+    stats = landscape().statistics(kernel.statistics)
+    assert float(kernel(0.1, stats, N=3, E=2)) == float(kernel(0.1, stats, E=2))
+    with pytest.raises(RangeError):
+        kernel(0.1, stats, N=0, E=2)
+    with pytest.raises(SymbolError, match="accepts"):
+        kernel(0.1, stats, N=3)
