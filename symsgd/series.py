@@ -111,12 +111,11 @@ def _shape(c) -> tuple:
 
 
 def _is_zero(c) -> bool:
-    return all(e == 0 for e in c) if isinstance(c, NDimArray) else c == 0
+    return c == c.zeros(*c.shape) if isinstance(c, NDimArray) else c == 0
 
 
 def _free_symbols(c) -> set:
-    return set().union(*(e.free_symbols for e in c)) if isinstance(c, NDimArray) \
-        else c.free_symbols
+    return c.free_symbols
 
 
 def _check_names(symbols) -> None:
@@ -337,9 +336,7 @@ class Series:
         order = sympy.O(self.eta**(self.order + 1))
         if not self.shape:
             return sympy.Add(*(c * self.eta**k for k, c in enumerate(self.coefficients)), order)
-        entries = [sympy.Add(*(c[i] * self.eta**k for k, c in enumerate(self.coefficients)),
-                             order) for i in range(len(self.coefficients[0]))]
-        return sympy.ImmutableDenseNDimArray(entries, self.shape)
+        return self.removeO().applyfunc(lambda entry: entry + order)
 
     def __call__(self, eta):
         """The truncated polynomial at the learning rate ``eta`` (exact for exact input).

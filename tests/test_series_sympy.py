@@ -399,3 +399,12 @@ def test_exhaustive_small_series_print_and_convert_like_sympy():
         text = " + ".join(terms).replace("+ -", "- ")
         assert str(s) == text
         assert s == s.map(sympy.factor) == Series(tuple(sympy.expand(c) for c in cs))
+
+
+def test_matrix_valued_series():
+    """Coefficients of rank 2: zeros, printing and the protocol work entrywise."""
+    m = Series((sympy.ImmutableDenseNDimArray([[0, 0], [0, 0]]), [[1, x], [0, N]]))
+    assert m.shape == (2, 2) and str(m) == "[[1, x], [0, N]]*eta + O(eta**2)"
+    a = sympy.sympify(m)
+    assert a.shape == (2, 2) and a[0, 1] == x * ETA + sympy.O(ETA**2) and a[1, 0] == sympy.O(ETA**2)
+    assert m.free_symbols == {x, N, ETA}
