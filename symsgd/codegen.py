@@ -140,6 +140,8 @@ class Kernel:
         statistics: the statistic keys the kernel reads.
         symbols: the names of the size symbols it needs.
         contractions: the distinct contractions, evaluated once each per call.
+        schedule: the schedule the series records (``None`` if none), whose
+            rules every call checks the sizes against.
     """
 
     def __init__(self, series, backend: str = "numpy", dtype="float64"):
