@@ -19,17 +19,24 @@ The backends live in a small table, :data:`BACKENDS`; the torch kernel runs on
 the device of its inputs and is differentiable.
 
 >>> import numpy as np, sympy
->>> from symsgd.perturbation import expand
->>> from symsgd.schedule import sgd
->>> from symsgd.series import Series
+>>> import symsgd
 >>> N = sympy.Symbol('N', integer=True, positive=True)
->>> kernel = compile_series(Series(tuple(expand(sgd(N), 2))), 'numpy')
+>>> kernel = compile_series(symsgd.expected_loss(symsgd.sgd(N), 2, method='direct'),
+...                         backend='numpy')
 >>> kernel.statistics
 ((0,), (1,), (2,), (1, 1))
 >>> stats = {(0,): np.array(1.0), (1,): np.array([1.0, 0.0]), (2,): np.eye(2),
 ...          (1, 1): np.eye(2)}
 >>> round(float(kernel(0.1, stats, N=10)), 12)
 1.05
+
+Sizes are checked before anything is computed: against the symbols'
+assumptions and the rules of the schedule the series records.
+
+>>> kernel(0.1, stats, N=-10)
+Traceback (most recent call last):
+...
+symsgd.errors.RangeError: N is positive, got -10
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ import numpy as np
 import opt_einsum
 import sympy
 
-from .errors import BackendError, NonFiniteError, ShapeError
+from ._sizes import schedule_symbols, size_value, statistics_source, substitute_schedule
+from .errors import BackendError, InputTypeError, NonFiniteError, ShapeError, SymbolError
 from .tensors import lookup_statistic
 
 __all__ = ["Kernel", "compile_series", "BACKENDS", "DTYPES"]
@@ -96,7 +104,7 @@ def _float_dtype(dtype) -> np.dtype:
 
 
 class Kernel:
-    """A compiled series: ``kernel(eta, stats, metric=None, **sizes)``.
+    """A compiled series: ``kernel(eta, stats, *, metric=None, **sizes)``.
 
     Args:
         series: a scalar :class:`~symsgd.series.Series` in contractions (those
@@ -112,13 +120,28 @@ class Kernel:
             ``stats(k1, ..., km)`` such as ``Landscape.cumulant``.
         metric: an optional inverse metric inserted on every edge (then
             ``eta`` scales it).
-        sizes: values of the series' other symbols by name (``N=100``).
+        sizes: values of the series' other symbols by name (``N=100``):
+            integers or exact fractions meeting the symbols' assumptions and,
+            when the series records its schedule, the schedule's rules (sizes
+            of the schedule that the coefficients lack may be given too, and
+            are checked).
+
+    Raises of a call:
+        SymbolError: a size missing or unknown.
+        RangeError: a size breaking its symbol's assumptions (``N=-10``).
+        ScheduleError: sizes the schedule refuses (``B`` not dividing ``N``).
+        InputTypeError: a size that is a string, a float or symbolic; statistics
+            of a wrong type.
+        LandscapeError: ``stats`` is ``None``.
+        ShapeError, NonFiniteError, MissingStatisticError: bad statistics.
 
     Attributes:
         dtype: the numpy dtype it computes in (the torch kernel uses the same type).
         statistics: the statistic keys the kernel reads.
         symbols: the names of the size symbols it needs.
         contractions: the distinct contractions, evaluated once each per call.
+        schedule: the schedule the series records (``None`` if none), whose
+            rules every call checks the sizes against.
     """
 
     def __init__(self, series, backend: str = "numpy", dtype="float64"):
@@ -143,20 +166,18 @@ class Kernel:
         others = set().union(*(c.free_symbols for c in coeffs)) - {series.eta}
         self._symbols = tuple(sorted(others, key=lambda s: s.name))
         self.symbols = tuple(s.name for s in self._symbols)
+        self.schedule = series.schedule
+        self._sizes = {s.name: s for s in self._symbols + tuple(schedule_symbols(self.schedule))}
         placeholders = sympy.symbols(f"_c0:{len(atoms)}")
         replaced = [c.xreplace(dict(zip(atoms, placeholders))) for c in coeffs]
         self._coefficients = sympy.lambdify(list(placeholders) + list(self._symbols), replaced,
                                             modules="math", cse=True)
         self._specs = {flag: [c.einsum_spec(metric=flag) for c in atoms] for flag in (False, True)}
 
-    def __call__(self, eta, stats, metric=None, **sizes):
+    def __call__(self, eta, stats, *, metric=None, **sizes):
         bk = self.backend
-        missing = [n for n in self.symbols if n not in sizes]
-        unknown = [n for n in sizes if n not in self.symbols]
-        if missing or unknown:
-            raise TypeError(f"the kernel needs the sizes {list(self.symbols)}; "
-                            f"missing {missing}, unexpected {unknown}")
-        arrays, dim = self._statistics(stats)
+        sizes = self._check_sizes(sizes)
+        arrays, dim = self._statistics(statistics_source(stats, "a kernel"))
         device = next((getattr(a, "device", None) for a in arrays.values()), None)
         if metric is not None:
             metric = bk.asarray(metric, self.dtype, device)
@@ -177,6 +198,22 @@ class Kernel:
             total = total + c * power
             power = power * eta
         return total
+
+    def _check_sizes(self, sizes) -> dict:
+        """The sizes as Python numbers, after checking them (see the class docstring)."""
+        missing = [n for n in self.symbols if n not in sizes]
+        unknown = [n for n in sizes if n not in self._sizes]
+        if missing or unknown:
+            optional = sorted(set(self._sizes) - set(self.symbols))
+            also = f" (and accepts {optional}, checked against the schedule)" if optional else ""
+            raise SymbolError(f"the kernel needs the sizes {list(self.symbols)}{also}; "
+                              f"missing {missing}, unexpected {unknown}")
+        exact = {self._sizes[n]: size_value(self._sizes[n], v) for n, v in sizes.items()}
+        symbolic = [f"{s} = {v}" for s, v in exact.items() if not v.is_number]
+        if symbolic:
+            raise InputTypeError(f"a kernel computes with numbers; got {', '.join(symbolic)}")
+        substitute_schedule(self.schedule, exact)
+        return {s.name: int(v) if v.is_Integer else float(v) for s, v in exact.items()}
 
     def _statistics(self, stats):
         """The statistics as backend arrays, and their common side (``None`` if all scalars)."""
@@ -218,7 +255,8 @@ def _expression(subscripts, shapes):
 
 
 @functools.lru_cache(maxsize=256)
-def _cached(series, backend, dtype):
+def _cached(series, schedule, backend, dtype):
+    # series compare mathematically; the schedule (whose rules the kernel checks) is part of the key
     return Kernel(series, backend, dtype)
 
 
@@ -228,4 +266,4 @@ def compile_series(series, backend: str = "numpy", dtype="float64") -> Kernel:
     Raises:
         BackendError: an unknown backend or an unsupported dtype.
     """
-    return _cached(series, backend, _float_dtype(dtype))
+    return _cached(series, series.schedule, backend, _float_dtype(dtype))

@@ -71,8 +71,8 @@ def _derive(schedule, order, landscape, method, measure, moment, eta, progress, 
     if measure == "weights" and isinstance(coeffs[0], list):
         coeffs[0] = [sympy.S.Zero] * len(coeffs[0])
         coeffs = [sympy.ImmutableDenseNDimArray(c) for c in coeffs]
-    name = NAMES[measure] if moment == 1 else f"second moment of the {NAMES[measure]}"
-    return Series(tuple(coeffs), eta, name, schedule, method, _notes(schedule), measure, moment)
+    return Series(tuple(coeffs), eta=eta, measure=measure, moment=moment, schedule=schedule,
+                  method=method, notes=_notes(schedule))
 
 
 def _notes(schedule) -> tuple[str, ...]:

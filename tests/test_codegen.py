@@ -7,10 +7,12 @@ import pytest
 import sympy
 from sympy.stats import Exponential, Normal
 
-from symsgd.errors import BackendError, MissingStatisticError, NonFiniteError, ShapeError
+from symsgd.errors import (BackendError, InputTypeError, LandscapeError, MissingStatisticError,
+                           NonFiniteError, RangeError, ScheduleError, ShapeError, SymbolError)
 from symsgd.expansion import expected_displacement, expected_loss
 from symsgd.landscape import Landscape
 from symsgd.schedule import gd, sgd
+from symsgd.series import Series
 
 try:  # torch is an optional extra: the numpy kernels are tested without it
     import torch
@@ -18,7 +20,7 @@ except ImportError:
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
-N, B = sympy.symbols("N B", integer=True, positive=True)
+N, B, E = sympy.symbols("N B E", integer=True, positive=True)
 a, b, c, x, y = sympy.symbols("a b c x y")
 
 
@@ -53,7 +55,7 @@ def test_numpy_kernel_matches_exact_evaluation():
 @needs_torch
 def test_torch_kernel_matches_and_is_differentiable():
     series = symbolic()
-    kn, kt = series.lambdify("numpy"), series.lambdify("torch")
+    kn, kt = series.lambdify(backend="numpy"), series.lambdify(backend="torch")
     L = landscape()
     stats = L.statistics(kn.statistics)
     tstats = {k: torch.tensor(v, dtype=torch.float64, device="cpu", requires_grad=True)
@@ -66,7 +68,7 @@ def test_torch_kernel_matches_and_is_differentiable():
     # d/deta of sum_k c_k eta^k, from the exact coefficients
     exact = series.evaluate(L, N=12, B=3)
     e = sympy.Symbol("e")
-    d = sympy.diff(exact.as_expr().subs(exact.eta, e), e)
+    d = sympy.diff(exact.removeO().subs(exact.eta, e), e)
     want = [float(d.subs(e, sympy.Rational(v))) for v in ("0.05", "0.2")]
     np.testing.assert_allclose(eta.grad.numpy(), want, rtol=1e-12)
     assert tstats[(1,)].grad is not None and torch.isfinite(tstats[(1,)].grad).all()
@@ -103,7 +105,7 @@ def test_vector_and_second_moment_kernels():
     want = np.array([[float(v) for v in exact(sympy.Rational(e, 10))] for e in (1, 2)])
     np.testing.assert_allclose(got, want, rtol=1e-12)
     second = symbolic(2, "test", 2)
-    kernel = second.lambdify("numpy" if torch is None else "torch")
+    kernel = second.lambdify(backend="numpy" if torch is None else "torch")
     got = kernel(0.1, L.statistics(kernel.statistics), N=4, B=2)
     exact = expected_loss(sgd(4, batch=2), 2, landscape=L, moment=2)
     assert float(got) == pytest.approx(float(exact(sympy.Rational(1, 10))), rel=1e-12)
@@ -130,13 +132,13 @@ def test_kernel_errors():
         kernel(0.1, bad, N=4, B=2)
     with pytest.raises(NonFiniteError):
         kernel(np.inf, stats, N=4, B=2)
-    with pytest.raises(TypeError):
+    with pytest.raises(SymbolError, match=r"missing \['B'\]"):
         kernel(0.1, stats, N=4)
     with pytest.raises(MissingStatisticError, match=r"\(2,\) \(H\)") as missing:
         kernel(0.1, {k: v for k, v in stats.items() if k != (2,)}, N=4, B=2)
     assert isinstance(missing.value, KeyError)
     with pytest.raises(BackendError, match="jax"):
-        series.lambdify("jax")
+        series.lambdify(backend="jax")
     for dtype in ("float16", "int64", object) + (() if torch is None else (torch.complex64,)):
         with pytest.raises(BackendError):
             series.lambdify(dtype=dtype)
@@ -146,11 +148,11 @@ def test_kernel_errors():
 def test_float32_kernels(backend):
     """``dtype='float32'`` computes in float32 (not a final cast), to float32 accuracy."""
     series = symbolic(2)
-    k64, k32 = series.lambdify(backend), series.lambdify(backend, dtype="float32")
+    k64, k32 = series.lambdify(backend=backend), series.lambdify(backend=backend, dtype="float32")
     assert k32 is not k64 and k64.dtype == np.float64 and k32.dtype == np.float32
-    assert series.lambdify(backend, dtype=np.float32) is k32
+    assert series.lambdify(backend=backend, dtype=np.float32) is k32
     if torch is not None:
-        assert series.lambdify(backend, dtype=torch.float32) is k32
+        assert series.lambdify(backend=backend, dtype=torch.float32) is k32
     L = landscape()
     stats = L.statistics(k64.statistics)
     exact = series.evaluate(L, N=8, B=2)
@@ -186,3 +188,44 @@ def test_a_cached_kernel_keeps_no_per_call_state():
         np.testing.assert_allclose(got, want, rtol=1e-12)
         assert vars(kernel).keys() == before.keys()
         assert all(vars(kernel)[k] is v for k, v in before.items())
+
+
+def test_kernel_checks_sizes_before_computing():
+    """Sizes meet the symbols' assumptions and the recorded schedule's rules (issue 9)."""
+    series = symbolic(2)
+    kernel = series.lambdify()
+    stats = landscape().statistics(kernel.statistics)
+    for sizes, error in [(dict(N=-10, B=2), RangeError), (dict(N=4, B=8), ScheduleError),
+                         (dict(N=6, B=4), ScheduleError), (dict(N=0, B=1), RangeError),
+                         (dict(N="10", B=2), InputTypeError), (dict(N=10.0, B=2), InputTypeError),
+                         (dict(N=N, B=2), InputTypeError), (dict(N=4, B=2, M=1), SymbolError)]:
+        with pytest.raises(error):
+            kernel(0.1, stats, **sizes)
+    with pytest.raises(LandscapeError):
+        kernel(0.1, None, N=4, B=2)
+    with pytest.raises(InputTypeError):
+        kernel(0.1, "stats", N=4, B=2)
+    with pytest.raises(TypeError):  # the metric is keyword-only
+        kernel(0.1, stats, None, N=4, B=2)
+    want = float(series.evaluate(landscape(), N=4, B=2)(sympy.Rational(1, 10)))
+    assert float(kernel(0.1, stats, N=np.int64(4), B=sympy.Integer(2))) == pytest.approx(want,
+                                                                                         rel=1e-12)
+    # the same coefficients without a schedule: an equal series, but its own kernel, which
+    # checks only the symbols' assumptions
+    bare = Series(series.coefficients)
+    assert bare == series and bare.lambdify() is not kernel
+    assert np.isfinite(float(bare.lambdify()(0.1, stats, N=4, B=3)))
+    with pytest.raises(RangeError):
+        bare.lambdify()(0.1, stats, N=4, B=-3)
+
+
+def test_kernel_accepts_and_checks_schedule_sizes_the_coefficients_lack():
+    series = expected_loss(gd(N, steps=E), 1, method="direct")
+    kernel = series.lambdify()
+    assert kernel.symbols == ("E",)   # -E [G G]: full-batch steps do not depend on N
+    stats = landscape().statistics(kernel.statistics)
+    assert float(kernel(0.1, stats, N=3, E=2)) == float(kernel(0.1, stats, E=2))
+    with pytest.raises(RangeError):
+        kernel(0.1, stats, N=0, E=2)
+    with pytest.raises(SymbolError, match="accepts"):
+        kernel(0.1, stats, N=3)

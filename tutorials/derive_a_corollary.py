@@ -71,7 +71,7 @@ for n, bs, ep in [(4, 2, 1), (2, 1, 2)]:
     print(f"N={n}, B={bs}, E={ep}: direct {derived} equals exact {exact}")
 
 # %% Compile a kernel and evaluate it on numeric statistics for many learning rates
-kernel = series.lambdify("numpy")
+kernel = series.lambdify(backend="numpy")
 print("kernel needs statistics", kernel.statistics, "and sizes", kernel.symbols)
 stats = L.statistics(kernel.statistics)
 etas = np.linspace(0.0, 0.001, 6)
@@ -83,7 +83,7 @@ try:
 except ImportError:
     torch = None
 if torch is not None:
-    tkernel = series.lambdify("torch")
+    tkernel = series.lambdify(backend="torch")
     eta = torch.tensor(0.01, dtype=torch.float64, requires_grad=True)
     tstats = {k: torch.tensor(v) for k, v in stats.items()}
     loss = tkernel(eta, tstats, N=100, B=10, E=2)

@@ -82,7 +82,7 @@ def exact(schedule, order, landscape, quantity="test"):
 def at_rate(series, factor):
     """The series with ``eta`` replaced by ``factor * eta``."""
     return Series(tuple(c * sympy.sympify(factor)**k for k, c in enumerate(series)),
-                  series.eta, series.quantity)
+                  eta=series.eta, label=series.label)
 
 
 def value(expr, landscape, **sizes):
@@ -327,7 +327,7 @@ def gdc_gap(L, n, bs, ep):
     # subtract lam E tr C(theta_T) = lam (tr C + grad tr C . E(theta_T - theta_0)) + O(eta^3)
     test = loss.as_expr() - lam * (trC.subs(at0) + ETA * sum(
         g * d for g, d in zip(grad_trC, disp.coeff(1))))
-    weights = disp.as_expr()
+    weights = disp.removeO()
 
     def at_eta2(expr):
         return sympy.expand(sympy.sympify(expr).subs(lam, c_sym * ETA)).coeff(ETA, 2)

@@ -461,8 +461,8 @@ class Resummed:
         for k in range(order + 1):
             c = [p.coeff_monomial(self.eta ** k) for p in polys]
             coeffs.append(sympy.ImmutableDenseNDimArray(c) if self._vector else c[0])
-        return Series(tuple(coeffs), self.eta, self.quantity, self.schedule,
-                      "diagrams (resummed)", measure=self.measure)
+        return Series(tuple(coeffs), eta=self.eta, measure=self.measure, schedule=self.schedule,
+                      method="diagrams (resummed)")
 
     @functools.cached_property
     def _numeric(self):
