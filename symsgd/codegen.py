@@ -19,11 +19,9 @@ The backends live in a small table, :data:`BACKENDS`; the torch kernel runs on
 the device of its inputs and is differentiable.
 
 >>> import numpy as np, sympy
->>> from symsgd.perturbation import expand
->>> from symsgd.schedule import sgd
->>> from symsgd.series import Series
+>>> from symsgd import expected_loss, sgd
 >>> N = sympy.Symbol('N', integer=True, positive=True)
->>> kernel = compile_series(Series(tuple(expand(sgd(N), 2))), 'numpy')
+>>> kernel = compile_series(expected_loss(sgd(N), 2, method='direct'), 'numpy')
 >>> kernel.statistics
 ((0,), (1,), (2,), (1, 1))
 >>> stats = {(0,): np.array(1.0), (1,): np.array([1.0, 0.0]), (2,): np.eye(2),

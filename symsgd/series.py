@@ -93,7 +93,7 @@ class Series:
         measure: the measured function as a key of
             :data:`symsgd.measures.ROOT_PRODUCTS` (``'test'``, ``'train'``,
             ``'gap'``, ``'weights'``), when known; with ``schedule`` it lets
-            :meth:`diagrams` list the contributing diagrams.
+            :func:`symsgd.diagrams.contributions_of` list the contributing diagrams.
         moment: 1 for the mean, 2 for the second moment.
     """
 
@@ -179,31 +179,6 @@ class Series:
                       self.method if self.method == other.method else "",
                       tuple(dict.fromkeys(self.notes + other.notes)))
 
-    def diagrams(self, k: int) -> tuple:
-        """The diagrams behind the coefficient of ``eta**k``, whatever route derived it.
-
-        Returns the :class:`~symsgd.diagrams.values.Contribution` of every
-        diagram with ``k`` edges that embeds into the schedule: its weight
-        (embeddings over automorphisms, times ``(-1/B)^k``) and its uvalue, a
-        contraction.  Their terms add up to the symbolic coefficient.
-
-        >>> import sympy
-        >>> from symsgd import expected_loss, sgd
-        >>> N = sympy.Symbol('N', integer=True, positive=True)
-        >>> s = expected_loss(sgd(N), 2, method='direct')
-        >>> [(c.diagram.text(), c.weight, c.value) for c in s.diagrams(2)]
-        [('*(a, a)', N/2, C:H), ('*(a, b)', N**2/2, [G H G]), ('*(a(b))', N**2/2 - N/2, [G H G])]
-        >>> sympy.expand(sum(c.term for c in s.diagrams(2)) - s.coeff(2))
-        0
-        """
-        self.coeff(k)
-        if self.measure is None or self.schedule is None:
-            raise ValueError("this series does not record its measure and schedule (a sum of "
-                             "different quantities, or built by hand): no diagrams to list")
-        from .diagrams.values import contributions
-
-        return tuple(contributions(self.schedule, k, self.measure, self.moment)[k])
-
     def _check_compatible(self, other: "Series") -> None:
         if other.eta != self.eta:
             raise SymbolError(f"series in different variables: {self.eta} and {other.eta}")
@@ -260,9 +235,8 @@ class Series:
     def contractions(self, k: int | None = None) -> tuple:
         """The distinct :class:`~symsgd.tensors.Contraction` atoms in coefficient ``k`` (or all).
 
-        >>> from symsgd.perturbation import expand
-        >>> from symsgd.schedule import sgd
-        >>> Series(tuple(expand(sgd(2), 2))).contractions(2)
+        >>> from symsgd import expected_loss, sgd
+        >>> expected_loss(sgd(2), 2, method='direct').contractions(2)
         ([G H G], C:H)
         """
         coeffs = self.coefficients if k is None else (self.coeff(k),)
@@ -286,14 +260,12 @@ class Series:
 
         >>> import sympy
         >>> from symsgd.landscape import Landscape
-        >>> from symsgd.perturbation import expand
-        >>> from symsgd.schedule import gd, sgd
+        >>> from symsgd import expected_displacement, expected_loss, gd, sgd
         >>> N = sympy.Symbol('N', integer=True, positive=True)
         >>> w, x = sympy.symbols('w x')
         >>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
-        >>> Series(tuple(expand(sgd(N), 2))).evaluate(L, N=2)
+        >>> expected_loss(sgd(N), 2, method='direct').evaluate(L, N=2)
         Series(1 - 2*eta + 4*eta**2 + O(eta**3))
-        >>> from symsgd.expansion import expected_displacement
         >>> expected_displacement(gd(N, steps=2), 2, method='direct').evaluate(L, N=2)
         Series([-2]*eta + [1]*eta**2 + O(eta**3))
         """
@@ -323,9 +295,8 @@ class Series:
             dtype: ``'float64'`` (default) or ``'float32'`` (names, numpy or torch dtypes).
 
         >>> import numpy as np
-        >>> from symsgd.perturbation import expand
-        >>> from symsgd.schedule import gd
-        >>> series = Series(tuple(expand(gd(4, steps=3), 1)))
+        >>> from symsgd import expected_loss, gd
+        >>> series = expected_loss(gd(4, steps=3), 1, method='direct')
         >>> f = series.lambdify()
         >>> float(f(0.5, {(0,): np.array(2.0), (1,): np.array([1.0, 1.0])}))
         -1.0

@@ -4,7 +4,7 @@ A diagram with ``d`` edges has nodes ``0..d``; node 0 is the root.  A non-root
 node with ``k`` children stands for ``grad^(k+1) l_x``, the root with ``k``
 children for ``grad^k s``; the nodes of one block share a data point and
 evaluate to their joint cumulant; edges contract indices through ``eta``
-(``../shared/THEORY.md``).
+(Tenka, sections 2.2 and B.3).
 
 Diagrams are canonical: the nodes are numbered in a canonical preorder (every
 parent before its children) and the blocks by first occurrence, so equal
@@ -28,14 +28,11 @@ import re
 import sympy
 from sympy import Expr, Integer, Tuple
 
-from ..errors import SymsgdError
 from ._canon import canonical_form
+from ._errors import DiagramError
+from .draw import draw as _draw, to_tikz as _to_tikz
 
-__all__ = ["Diagram", "DiagramError"]
-
-
-class DiagramError(SymsgdError, ValueError):
-    """An invalid diagram: not a tree, a partition that does not cover the nodes, ..."""
+__all__ = ["Diagram"]
 
 
 _INTS = [Integer(i) for i in range(256)]
@@ -360,15 +357,23 @@ class Diagram(Expr):
         body = self.text().replace("*", r"\ast{}").replace(", ", ",\\,")
         return r"\mathcal{D}\left[" + body + r"\right]"
 
-    def to_tikz(self, **kwargs) -> str:
-        """A TikZ picture of the diagram (see :func:`symsgd.diagrams.draw.to_tikz`)."""
-        from .draw import to_tikz
-        return to_tikz(self, **kwargs)
+    def to_tikz(self, **options) -> str:
+        """A TikZ picture of the diagram; ``options`` as for :func:`symsgd.diagrams.to_tikz`.
 
-    def draw(self, ax=None, embedding=None, **kwargs):
-        """Draw with matplotlib (see :func:`symsgd.diagrams.draw.draw`); returns the axes."""
-        from .draw import draw
-        return draw(self, ax=ax, embedding=embedding, **kwargs)
+        >>> Diagram('*(a)').to_tikz().count('node[')
+        2
+        """
+        return _to_tikz(self, **options)
+
+    def draw(self, **options):
+        """Draw with matplotlib; ``options`` as for :func:`symsgd.diagrams.draw`; returns the axes.
+
+        >>> import matplotlib
+        >>> matplotlib.use('Agg')
+        >>> Diagram('*(a, a)').draw().get_title()
+        '*(a, a)'
+        """
+        return _draw(self, **options)
 
     def _repr_latex_(self) -> str:
         return "$" + sympy.latex(self) + "$"
