@@ -108,7 +108,8 @@ def resummed_loss(schedule, order, *, landscape, measure="test", propagator="dis
 
     Args:
         schedule: a concrete schedule (random reshuffling is averaged exactly).
-        order: the highest number of edges of a linkless diagram kept.
+        order: the highest number of edges of a linkless diagram kept (the order in
+            ``eta`` of the series it agrees with).
         landscape: the landscape (its statistics at the initialization).
         measure: ``'test'``, ``'train'`` or ``'gap'``.
         propagator: ``'discrete'`` (exact), ``'exponential'`` or ``'integral'``

@@ -19,7 +19,7 @@ from symsgd.landscape import Landscape
 from symsgd.schedule import gd, sgd
 from symsgd.series import ETA, Series
 from symsgd.landscapes import shifting_valleys
-from symsgd.tensors import Contraction, evaluate_expr
+from symsgd.tensors import Contraction
 
 N, B, E = sympy.symbols("N B E", integer=True, positive=True)
 x, y = sympy.symbols("x y")
@@ -259,37 +259,6 @@ def test_notes_show_in_str_only():
     assert "#" not in s.latex() and "assumption" not in sympy.latex(s)
     derived = expected_loss(sgd(N, epochs=2), 2, method="direct")
     assert derived.notes and str(derived).splitlines()[1:] == [f"# {n}" for n in derived.notes]
-
-
-@pytest.mark.parametrize("make", [
-    lambda: expected_loss(sgd(N, batch=B), 3, method="direct"),
-    lambda: expected_loss(sgd(N, epochs=2), 3, method="direct", measure="gap"),
-    lambda: expected_loss(gd(N, steps=3), 2, method="direct", moment=2),
-    lambda: expected_displacement(sgd(N), 3, method="direct"),
-])
-def test_listed_diagrams_add_up_to_each_coefficient(make):
-    """The diagram list of a series derived by the direct route sums to its coefficients."""
-    series = make()
-    for k in range(series.order + 1):
-        listed = series.diagrams(k)
-        assert all(c.diagram.order == k for c in listed)
-        assert sympy.expand(sum((c.term for c in listed), sympy.S.Zero) - series.coeff(k)) == 0
-
-
-def test_listed_diagrams_of_an_evaluated_series():
-    L = shifting_valleys()
-    series = expected_loss(sgd(3, batch=1, epochs=2), 3, landscape=L)
-    for k in range(4):
-        total = sum(c.weight * evaluate_expr(c.value, L.cumulant) for c in series.diagrams(k))
-        assert total == series.coeff(k)
-
-
-def test_diagrams_need_a_recorded_measure():
-    s = expected_loss(sgd(N), 1, method="direct")
-    with pytest.raises(ValueError, match="no diagrams"):
-        (s - s).diagrams(1)
-    with pytest.raises(OrderError):
-        s.diagrams(2)
 
 
 def test_notebook_latex_is_the_series_latex():

@@ -15,7 +15,7 @@ children in parentheses:
 >>> D = Diagram.from_string('*(a(b), a)')
 >>> D
 Diagram('*(a, a(b))')
->>> D == Diagram.from_parents([None, 0, 1, 0], [[1, 3], [2]])
+>>> D == Diagram.from_parents([None, 0, 1, 0], blocks=[[1, 3], [2]])
 True
 >>> D.order, D.n_automorphisms, D.parents, D.blocks
 (3, 1, (None, 0, 0, 2), ((1, 2), (3,)))
@@ -97,7 +97,7 @@ class Diagram(Expr):
         return obj
 
     @classmethod
-    def from_parents(cls, parents, blocks=None) -> "Diagram":
+    def from_parents(cls, parents, *, blocks=None) -> "Diagram":
         """The diagram of a parent array and a list of blocks, with any node labels.
 
         Args:
@@ -106,7 +106,7 @@ class Diagram(Expr):
             blocks: an iterable of iterables of non-root nodes, each non-root
                 node in exactly one; ``None`` puts every node in its own block.
 
-        >>> Diagram.from_parents([2, 2, None], [[0, 1]])
+        >>> Diagram.from_parents([2, 2, None], blocks=[[0, 1]])
         Diagram('*(a, a)')
         """
         parents = list(parents)
@@ -185,7 +185,7 @@ class Diagram(Expr):
 
     @property
     def order(self) -> int:
-        """The number of edges ``d`` (the power of ``eta``)."""
+        """The number of edges ``d``: the diagram contributes to the power ``eta**d``."""
         return len(self.args[0])
 
     @property

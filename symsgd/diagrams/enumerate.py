@@ -74,7 +74,7 @@ def enumerate_diagrams(order: int, *, linkless: bool = False, schedule=None,
     """Yield every diagram with ``order`` edges exactly once.
 
     Args:
-        order: the number of edges ``d >= 0``.
+        order: the number of edges ``d >= 0`` (the power of ``eta`` they contribute to).
         linkless: only diagrams without links (see :attr:`Diagram.links`).
         schedule: only diagrams with at least one embedding into this
             schedule (concrete: some realization admits one; symbolic: the

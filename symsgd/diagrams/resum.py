@@ -135,7 +135,7 @@ class RTerm:
 
     @property
     def order(self) -> int:
-        """The number of edges."""
+        """The number of edges: the power of ``eta`` of the diagram's uvalue."""
         return self.diagram.order
 
     @functools.cached_property
@@ -183,7 +183,7 @@ def rvalue_terms(order: int, measure: str, batch, N) -> tuple:
     """The linkless decorated diagrams with at most ``order`` edges, as :class:`RTerm` s.
 
     Args:
-        order: the highest number of edges.
+        order: the highest number of edges (a power of ``eta``).
         measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
         batch: the batch size ``B``.
         N: the number of training points (for the training-root factors).
@@ -407,7 +407,8 @@ class Resummed:
     Attributes:
         schedule: a concrete schedule.
         landscape: the landscape whose statistics at the initialization are used.
-        order: the highest number of edges of a linkless diagram kept.
+        order: the highest number of edges of a linkless diagram kept (the order in ``eta``
+            of the series it agrees with).
         measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
         propagator: ``'discrete'`` (exact), ``'exponential'`` (Remark 1's
             exponential, sums over times kept) or ``'integral'`` (Remark 1:
@@ -469,9 +470,12 @@ class Resummed:
         return sympy.ImmutableDenseNDimArray(values) if self._vector else values[0]
 
     def series(self, order: int) -> Series:
-        """The Taylor expansion of :attr:`expr` to ``order``.
+        """The Taylor expansion of :attr:`expr` to ``eta**order``.
 
         Up to :attr:`order` it equals the diagram expansion's series.
+
+        Args:
+            order: the highest power of ``eta`` kept.
 
         >>> from symsgd import resummed_loss, sgd
         >>> from symsgd.landscapes import mean_estimation
@@ -502,17 +506,17 @@ class Resummed:
                 kept.append((float(term.factor), term, K))
         return lam, kept, _memberships(self.schedule)
 
-    def __call__(self, eta) -> np.ndarray:
-        """The prediction at the learning rates ``eta`` (float64, shape of ``eta``,
+    def __call__(self, lr) -> np.ndarray:
+        """The prediction at the numeric learning rates ``lr`` (float64, shape of ``lr``,
         plus ``(P,)`` for ``'weights'``).
 
         Raises:
             NonFiniteError: a learning rate that is NaN or infinite.
             LandscapeError: statistics that are not numbers.
         """
-        rates = np.asarray(eta, dtype=np.float64)
+        rates = np.asarray(lr, dtype=np.float64)
         if not np.all(np.isfinite(rates)):
-            raise NonFiniteError(f"learning rates must be finite, got {eta!r}")
+            raise NonFiniteError(f"learning rates must be finite, got {lr!r}")
         flat = rates.reshape(-1)
         lam, kept, memberships = self._numeric
         if self.propagator == "integral":

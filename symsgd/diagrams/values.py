@@ -210,7 +210,7 @@ class Contribution:
 
 def contribution_table(schedule: BaseSchedule, order: int, measure: str, moment: int,
                        progress: bool | None) -> list:
-    """The :class:`Contribution` of every diagram with at most ``order`` edges, by order.
+    """The :class:`Contribution` of every diagram with at most ``order`` edges, by power of ``eta``.
 
     The arguments are taken as valid (the public entries check them:
     :func:`symsgd.routes.diagrams.contributions` and :func:`contributions_of`).
