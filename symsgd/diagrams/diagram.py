@@ -207,7 +207,11 @@ class Diagram(Expr):
 
     @property
     def children(self) -> tuple[tuple[int, ...], ...]:
-        """The children of every node."""
+        """The children of every node.
+
+        >>> Diagram('*(a(b), c)').children
+        ((1, 2), (), (3,), ())
+        """
         self._ensure()
         kids: list[list[int]] = [[] for _ in range(self.n_nodes)]
         for v in range(1, self.n_nodes):
@@ -339,7 +343,11 @@ class Diagram(Expr):
         return "*" if v == 0 else _block_name(self.labels[v - 1])
 
     def text(self) -> str:
-        """The text form, e.g. ``'*(a, a(b))'``."""
+        """The text form, e.g. ``'*(a, a(b))'``.
+
+        >>> Diagram([0, 1], ['x', 'x']).text()
+        '*(a(a))'
+        """
         kids = self.children
 
         def node(v: int) -> str:

@@ -197,7 +197,7 @@ def rvalue_terms(order: int, measure: str, batch, N) -> tuple:
     """
     if check_order(order) > 16:
         raise OrderError(f"order {order} is beyond the resummed expansion's reach (16)")
-    root_products(measure, 1)
+    root_products(measure)
     only_linkless = measure in ("test", "weights")
     out = []
     for d in range(order + 1):
@@ -448,7 +448,13 @@ class Resummed:
 
     @property
     def label(self) -> str:
-        """What is predicted in words, e.g. ``'test loss'`` (from :attr:`measure`)."""
+        """What is predicted in words, e.g. ``'test loss'`` (from :attr:`measure`).
+
+        >>> from symsgd import resummed_displacement, sgd
+        >>> from symsgd.landscapes import mean_estimation
+        >>> resummed_displacement(sgd(2), 1, landscape=mean_estimation(init=1)).label
+        'weight displacement'
+        """
         return NAMES[self.measure]
 
     @property
@@ -513,6 +519,12 @@ class Resummed:
         Raises:
             NonFiniteError: a learning rate that is NaN or infinite.
             LandscapeError: statistics that are not numbers.
+
+        >>> from symsgd import resummed_loss, sgd
+        >>> from symsgd.landscapes import mean_estimation
+        >>> r = resummed_loss(sgd(3), 2, landscape=mean_estimation(init=1))
+        >>> r([0.0, 0.1]).round(6)
+        array([0.5     , 0.278051])
         """
         rates = np.asarray(lr, dtype=np.float64)
         if not np.all(np.isfinite(rates)):

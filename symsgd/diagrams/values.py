@@ -1,4 +1,4 @@
-"""Values of diagrams and the diagram expansion of every measured quantity.
+"""Values of diagrams for every measure: uvalues and their decorations.
 
 The *uvalue* of a diagram (Tenka A.4.1) is a contraction: every non-root node
 with ``k`` children is ``grad^(k+1) l_x``, the root with ``k`` children is
@@ -75,7 +75,7 @@ class Graph(NamedTuple):
 
 
 def decorated_values(D: Diagram, *, measure: str = "test", moment: int = 1, N=None):
-    """The decorations of ``D`` for a measured quantity, as ``(factor, Graph)`` pairs.
+    """The decorations of ``D`` for a measure, as ``(factor, Graph)`` pairs.
 
     ``value_s(D) = sum factor * contraction(Graph)``; ``factor`` holds the
     powers of ``N`` of training roots and the measure's signs.
@@ -95,7 +95,7 @@ def decorated_values(D: Diagram, *, measure: str = "test", moment: int = 1, N=No
     """
     if not isinstance(D, Diagram):
         raise DiagramError(f"expected a Diagram, got {type(D).__name__}")
-    plan = root_products(measure, moment)
+    plan = root_products(measure, moment=moment)
     N = sympy.Symbol("N", integer=True, positive=True) if N is None else sympy.sympify(N)
     merged = {}
     for sign, kinds in plan:
@@ -161,7 +161,7 @@ def atom(graph: Graph):
 
 
 def uvalue(D: Diagram, *, measure: str = "test", moment: int = 1, N=None):
-    """The uvalue of ``D`` for a measured quantity: a SymPy expression in contractions.
+    """The uvalue of ``D`` for a measure: a SymPy expression in contractions.
 
     For the test loss (the default) it is a single
     :class:`~symsgd.tensors.Contraction`.
@@ -282,5 +282,5 @@ def contributions_of(series: Series, k: int) -> tuple:
     if not isinstance(series.schedule, BaseSchedule):
         raise ScheduleError("this series does not record its schedule (built by hand, or a "
                             "combination of series): no diagrams to list")
-    root_products(series.measure, series.moment)
+    root_products(series.measure, moment=series.moment)
     return tuple(contribution_table(series.schedule, k, series.measure, series.moment, False)[k])

@@ -76,7 +76,7 @@ class Request:
             raise InputTypeError(f"schedule must be a symsgd schedule (sgd, gd, Schedule), "
                                  f"got {type(self.schedule).__name__}")
         object.__setattr__(self, "order", check_order(self.order))
-        root_products(self.measure, self.moment)
+        root_products(self.measure, moment=self.moment)
         if self.landscape is not None and not isinstance(self.landscape, Landscape):
             raise InputTypeError(f"landscape must be a symsgd.Landscape (see symsgd.landscapes), "
                                  f"got {type(self.landscape).__name__}")
@@ -85,7 +85,7 @@ class Request:
 
     @property
     def vector(self) -> bool:
-        """Whether the measured quantity is a vector (the weights).
+        """Whether the measure is a vector (the weights).
 
         >>> from symsgd import gd
         >>> Request(gd(2), 1, measure='weights').vector
@@ -130,6 +130,12 @@ class Route:
         Raises:
             InputTypeError: ``request`` is not a :class:`Request`.
             LandscapeError: a route that runs on a landscape, and none given.
+
+        >>> from symsgd import gd
+        >>> from symsgd.landscapes import shifting_valleys
+        >>> from symsgd.routes import METHODS
+        >>> METHODS['exact'](Request(gd(3), 1, landscape=shifting_valleys())).coefficients
+        (2, -5)
         """
         if not isinstance(request, Request):
             raise InputTypeError(f"a route takes a Request, got {type(request).__name__}")

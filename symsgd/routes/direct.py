@@ -394,7 +394,7 @@ def expand(schedule: BaseSchedule, order: int, *, measure: str = "test", moment:
 def _coefficients(request: Request, progress: bool | None) -> list:
     """The direct route's symbolic coefficients for a checked request."""
     schedule, order = request.schedule, request.order
-    plan = root_products(request.measure, request.moment)
+    plan = root_products(request.measure, moment=request.moment)
     weights = _Weights(schedule)
     acc = [defaultdict(lambda: defaultdict(Fraction)) for _ in range(order + 1)]
     plan = [(sign, _products(order, roots)) for sign, roots in plan]
