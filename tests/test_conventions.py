@@ -19,7 +19,8 @@ class constructor and public method (``__call__`` included):
 Constructors of SymPy objects (``sympy.Basic`` subclasses such as
 :class:`~symsgd.diagrams.Diagram`) are exempt from the keyword-only rule: SymPy
 rebuilds every object as ``type(obj)(*obj.args)``, so their arguments are
-positional by SymPy's protocol.
+positional by SymPy's protocol; so are the SymPy methods they override
+(``sort_key(order=None)``).
 """
 
 import importlib
@@ -103,6 +104,8 @@ def check_class(where: str, cls, problems: list) -> None:
         for name, member in vars(c).items():
             if name in seen or (name.startswith("_") and name != "__call__"):
                 continue
+            if issubclass(cls, sympy.Basic) and hasattr(sympy.Expr, name):
+                continue                  # SymPy's own protocol (sort_key(order=None), ...)
             seen.add(name)
             if isinstance(member, (staticmethod, classmethod)):
                 member = member.__func__
