@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import sympy  # noqa: E402
 
-from symsgd.diagrams import Diagram, DiagramError, draw, enumerate_diagrams, iter_embeddings  # noqa: E402
+from symsgd.diagrams import (Diagram, DiagramError, draw, enumerate_diagrams,  # noqa: E402
+                             iter_embeddings, to_tikz)
 from symsgd.diagrams.draw import layout  # noqa: E402
 from symsgd.schedule import sgd  # noqa: E402
 
@@ -131,3 +132,12 @@ def test_notebook_picture_is_a_png_of_the_drawing():
     pixels = matplotlib.image.imread(io.BytesIO(data))[..., :3]
     assert (pixels < 0.5).any()                    # something is drawn on the white page
     assert plt.get_fignums() == open_before        # and no pyplot figure is left behind
+
+
+def test_pictures_refuse_what_is_not_a_diagram():
+    """The drawing module reads a diagram's structure only (it does not import the Diagram
+    class, which calls it): anything without that structure is a DiagramError."""
+    for picture in (layout, draw, to_tikz):
+        with pytest.raises(DiagramError, match="expected a Diagram, got str"):
+            picture("*(a, a)")
+    assert Diagram("*(a, a)").to_tikz(x=2) == to_tikz(Diagram("*(a, a)"), x=2)

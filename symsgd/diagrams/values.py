@@ -18,9 +18,10 @@ holds for every measured function once ``value_s`` is the *decorated* value:
 * generalization gap: test minus training loss;
 * expected weights: the root has one child, whose slot towards the root
   becomes a free (vector) index -- a loose end;
-* second moments (Tenka, section A.7): ``grad^k (s s)`` by Leibniz, i.e. the root's children are
-  split in every way between two root factors (each decorated as above; two
-  training roots may share a new point: factor ``N / N^2``).
+* second moments (Tenka, section A.7): ``grad^k (s s)`` by Leibniz, i.e.
+  the root's children are split in every way between two root factors (each
+  decorated as above; two training roots may share a new point: factor
+  ``N / N^2``).
 
 Summing decorations labelled (every block, every subset) and dividing by
 ``|Aut(D)|`` is the sum over decorated diagrams up to symmetry by the
