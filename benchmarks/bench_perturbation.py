@@ -17,7 +17,7 @@ import time
 CHILD = """
 import json, resource, sys, time
 import sympy
-from symsgd.perturbation import expand
+from symsgd.routes.direct import expand
 from symsgd.schedule import sgd
 N, B = sympy.symbols('N B', integer=True, positive=True)
 start = time.perf_counter()

@@ -3,7 +3,7 @@
 GD on ``N`` points of ``l_x = H theta^2 / 2 + x theta`` (``C = 1``), started at the
 test minimum ``theta = 0``, for ``T`` steps at learning rate ``eta``.  For a range of
 Hessians ``H`` the figure shows the engine's resummed prediction
-(:func:`symsgd.diagrams.resummed_loss`, discrete propagators), the paper's printed
+(:func:`symsgd.resummed_loss`, discrete propagators), the paper's printed
 form (``exp(-eta T H)`` in place of ``(1 - eta H)^T``) and a seeded simulation
 (:func:`symsgd.simulate`, 95% intervals; for the gap the half-width uses the sum of
 the test and training standard errors, an upper bound).  Overfitting peaks for
@@ -24,8 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import sympy
 
-from symsgd import gd, simulate
-from symsgd.diagrams import resummed_loss
+from symsgd import gd, resummed_loss, simulate
 from symsgd.landscapes import mean_estimation
 
 ETA, N, T = 0.1, 10, 100
@@ -38,7 +37,7 @@ def landscape(H):
 
 def engine(H, measure):
     """The resummed prediction at ``ETA``."""
-    return float(resummed_loss(gd(N, steps=T), landscape(H), 2, measure)(ETA))
+    return float(resummed_loss(gd(N, steps=T), 2, landscape=landscape(H), measure=measure)(ETA))
 
 
 def main(outdir="out", quick=False):
@@ -56,8 +55,8 @@ def main(outdir="out", quick=False):
         ax.plot(grid, paper, "--", label="Corollary 5 as printed (exp)")
         means, halves = [], []
         for i, h in enumerate(points):
-            sim = simulate(landscape(h), gd(N, steps=T), ETA, trials, seed=i, every=T,
-                           progress=False)
+            sim = simulate(schedule=gd(N, steps=T), landscape=landscape(h), lr=ETA, trials=trials,
+                           seed=i, every=T, progress=False)
             if measure == "test":
                 means.append(sim.test_loss[0, -1])
                 halves.append(1.96 * sim.test_loss_sem[0, -1])

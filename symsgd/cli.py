@@ -24,7 +24,8 @@ import sympy
 
 from . import __version__, landscapes
 from .errors import SymsgdError
-from .expansion import METHODS, expected_loss
+from .expansion import expected_loss
+from .routes import METHODS
 from .schedule import sgd
 from .simulate import simulate
 

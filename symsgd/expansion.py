@@ -1,8 +1,11 @@
-"""The front door: expansions of SGD's expected loss and weights in ``eta``.
+"""The front door: expansions of SGD's expected loss and weights in ``eta``, and their resummed form.
 
-:func:`expected_loss` and :func:`expected_displacement` dispatch to a route
-through a small table, :data:`METHODS`.  Every route returns a
-:class:`~symsgd.series.Series`; routes must agree exactly.
+:func:`expected_loss` and :func:`expected_displacement` derive a
+:class:`~symsgd.Series` by one of the routes of :data:`symsgd.routes.METHODS`
+(``method='exact'``, ``'direct'`` or ``'diagrams'``; they agree exactly).
+:func:`resummed_loss` and :func:`resummed_displacement` give the resummed
+(linkless-diagram) prediction, a :class:`~symsgd.Resummed` callable on
+learning rates (Tenka, Theorem 1).
 
 >>> import sympy
 >>> from symsgd import Landscape, sgd
@@ -10,11 +13,7 @@ through a small table, :data:`METHODS`.  Every route returns a
 >>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
 >>> expected_loss(sgd(2), 2, landscape=L)
 Series(1 - 2*eta + 4*eta**2 + O(eta**3))
-
-``resum=True`` gives the resummed (linkless-diagram) prediction instead, a
-:class:`~symsgd.diagrams.resum.Resummed` callable on learning rates:
-
->>> r = expected_loss(sgd(2), 2, landscape=L, resum=True)
+>>> r = resummed_loss(sgd(2), 2, landscape=L)
 >>> r.expr
 eta**4 - 3*eta**3 + 4*eta**2 - 2*eta + 1
 >>> float(r(0.5))
@@ -23,103 +22,61 @@ eta**4 - 3*eta**3 + 4*eta**2 - 2*eta + 1
 
 from __future__ import annotations
 
-import sympy
-
-from . import _exact, perturbation
 from .diagrams.resum import Resummed
-from .diagrams.values import diagrams_route
-from .errors import LandscapeError, MeasureError, check_order
-from .measures import NAMES
-from .schedule import BaseSchedule
+from .errors import LandscapeError, MeasureError
+from .routes import LOSS_MEASURES, Request, lookup
 from .series import ETA, Series
 
-__all__ = ["expected_loss", "expected_displacement", "METHODS", "MEASURES"]
-
-#: Measured functions of the final weights accepted by :func:`expected_loss`.
-MEASURES = {k: v for k, v in NAMES.items() if k != "weights"}
+__all__ = ["expected_loss", "expected_displacement", "resummed_loss", "resummed_displacement"]
 
 
-def _exact_route(schedule, order, landscape, quantity, moment, progress):
-    if landscape is None:
-        raise TypeError("method='exact' needs a landscape (it runs SGD on it symbolically)")
-    return _exact.exact_coefficients(landscape, schedule, order, quantity, moment, progress)
-
-
-#: Routes by name: ``route(schedule, order, landscape, quantity, moment, progress)``
-#: returns the list of coefficients (vectors as lists for ``quantity='weights'``).
-METHODS = {"exact": _exact_route, "direct": perturbation.route, "diagrams": diagrams_route}
-
-
-def _derive(schedule, order, landscape, method, measure, moment, eta, progress, resum):
-    """The series (or, with ``resum``, the resummed prediction) of one measured quantity."""
-    if not isinstance(schedule, BaseSchedule):
-        raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
-    order = check_order(order)
-    if resum:
-        if method not in (None, "diagrams"):
-            raise ValueError(f"resum=True is the linkless form of the diagram route; "
-                             f"use method='diagrams' (or leave method out), not {method!r}")
-        if landscape is None:
-            raise LandscapeError("resum=True needs a landscape: the propagators use its Hessian")
-        if moment != 1:
-            raise MeasureError(f"resum=True resums the mean only, not moment={moment!r}")
-        return Resummed(schedule, landscape, order, measure, eta=eta)
-    method = "exact" if method is None else method
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; available: {sorted(METHODS)}")
-    coeffs = METHODS[method](schedule, order, landscape, measure, moment, progress)
-    if measure == "weights" and isinstance(coeffs[0], list):
-        coeffs[0] = [sympy.S.Zero] * len(coeffs[0])
-        coeffs = [sympy.ImmutableDenseNDimArray(c) for c in coeffs]
-    return Series(tuple(coeffs), eta=eta, measure=measure, moment=moment, schedule=schedule,
-                  method=method, notes=_notes(schedule))
-
-
-def _notes(schedule) -> tuple[str, ...]:
-    rule = getattr(schedule, "reshuffle", None)
-    if rule is None or getattr(schedule, "epochs", 1) == 1:
-        return ()
-    if rule == "random":
-        return ("uniformly random reshuffling between epochs, averaged exactly",)
-    if rule == "fixed":
-        return ("the same order in every epoch (reshuffling matters from order 4)",)
-    return (f"epoch orders from seed {rule}",)
-
-
-def expected_loss(schedule, order, landscape=None, method=None, measure="test",
-                  moment=1, eta=ETA, progress=None, resum=False) -> Series | Resummed:
-    """The Taylor expansion of ``E[s(theta_T)]`` in the learning rate.
+def expected_loss(schedule, order, *, landscape=None, measure="test", method="exact", moment=1,
+                  eta=ETA, progress=None) -> Series:
+    """The Taylor expansion of ``E[s(theta_T)^moment]`` in the learning rate, to ``eta**order``.
 
     Args:
         schedule: a schedule (:func:`~symsgd.sgd`, :func:`~symsgd.gd`, :class:`~symsgd.Schedule`).
         order: the highest power of ``eta`` to compute.
-        landscape: a :class:`~symsgd.Landscape`.
-        method: the route, a key of :data:`METHODS` (default ``'exact'``:
-            brute-force symbolic SGD on a polynomial landscape; ``'diagrams'``
-            with ``resum=True``).
+        landscape: a :class:`~symsgd.Landscape`; without one the symbolic
+            routes give general coefficients (contractions such as ``[G H G]``).
         measure: ``'test'`` (test loss), ``'train'`` (training loss) or
             ``'gap'`` (test minus training loss).
+        method: the route, a key of :data:`symsgd.routes.METHODS`: ``'exact'``
+            (brute-force symbolic SGD on a polynomial landscape, the default),
+            ``'direct'`` (the Key Lemma) or ``'diagrams'`` (the diagram rules).
         moment: 1 for the mean, 2 for ``E[s(theta_T)^2]``.
         eta: the learning-rate symbol of the result.
-        progress: show a progress bar (default: automatic).
-        resum: return the resummed prediction (Tenka's Theorem 1: linkless
-            diagrams with at most ``order`` edges, propagators
-            ``(I - eta H)^(t'-t-1) eta`` on the edges), a
-            :class:`~symsgd.diagrams.resum.Resummed`, instead of a Series;
-            needs a landscape and a concrete schedule, and ``moment=1``.
+        progress: show a progress bar (``None``: only for long runs on a terminal).
+
+    Raises:
+        MethodError: an unknown method.
+        MeasureError: an unknown measure or moment (``'weights'`` is
+            :func:`expected_displacement`).
+        InputTypeError: a schedule, landscape or ``eta`` of the wrong type.
+        OrderError: an order that is not a non-negative integer.
+        LandscapeError: ``method='exact'`` without a landscape.
+
+    >>> import sympy
+    >>> from symsgd import sgd
+    >>> N = sympy.Symbol('N', integer=True, positive=True)
+    >>> expected_loss(sgd(N), 1, measure='gap', method='direct').coeff(1)
+    [tr C]
     """
-    if measure not in MEASURES:
-        raise MeasureError(f"unknown measure {measure!r}; expected one of {sorted(MEASURES)}")
-    return _derive(schedule, order, landscape, method, measure, moment, eta, progress, resum)
+    route = lookup(method)
+    if measure not in LOSS_MEASURES:
+        raise MeasureError(f"unknown measure {measure!r} for a loss; expected one of "
+                           f"{LOSS_MEASURES} (the weights: expected_displacement)")
+    request = Request(schedule, order, measure=measure, moment=moment, landscape=landscape, eta=eta)
+    return route(request, progress=progress)
 
 
-def expected_displacement(schedule, order, landscape=None, method=None, eta=ETA,
-                          progress=None, resum=False) -> Series | Resummed:
-    """The Taylor expansion of ``E[theta_T - theta_0]`` in the learning rate.
+def expected_displacement(schedule, order, *, landscape=None, method="exact", eta=ETA,
+                          progress=None) -> Series:
+    """The Taylor expansion of ``E[theta_T - theta_0]`` in the learning rate, to ``eta**order``.
 
-    Arguments as for :func:`expected_loss`; the coefficients are SymPy arrays
-    of shape ``(P,)``.  With ``resum=True``, the resummed prediction (the
-    root is a loose end), whose values have a trailing axis of length ``P``.
+    Arguments and errors as for :func:`expected_loss`; the coefficients are
+    SymPy arrays of shape ``(P,)`` on a landscape, contractions with a free
+    index without one.
 
     >>> import sympy
     >>> from symsgd import Landscape, gd
@@ -127,7 +84,72 @@ def expected_displacement(schedule, order, landscape=None, method=None, eta=ETA,
     >>> L = Landscape((w - x)**2 / 2, w, x, init=[1])
     >>> expected_displacement(gd(3, steps=2), 2, landscape=L).coeff(1)
     [-2]
-    >>> expected_displacement(gd(3, steps=2), 1, landscape=L, resum=True).expr
+    """
+    route = lookup(method)
+    request = Request(schedule, order, measure="weights", landscape=landscape, eta=eta)
+    return route(request, progress=progress)
+
+
+def _resummed(schedule, order, landscape, measure, propagator, eta) -> Resummed:
+    request = Request(schedule, order, measure=measure, landscape=landscape, eta=eta)
+    if landscape is None:
+        raise LandscapeError("the resummed form needs a landscape: its propagators use the "
+                             "Hessian and its values the statistics at the initialization")
+    return Resummed(request.schedule, request.landscape, request.order, measure=measure,
+                    propagator=propagator, eta=eta)
+
+
+def resummed_loss(schedule, order, *, landscape, measure="test", propagator="discrete",
+                  eta=ETA) -> Resummed:
+    """The resummed prediction of the expected loss: linkless diagrams with at most ``order`` edges.
+
+    Tenka's Theorem 1, truncated: propagators ``(I - eta H)^(t'-t-1) eta`` on
+    the edges; its Taylor expansion agrees with the order-``order`` series.
+
+    Args:
+        schedule: a concrete schedule (random reshuffling is averaged exactly).
+        order: the highest number of edges of a linkless diagram kept (the order in
+            ``eta`` of the series it agrees with).
+        landscape: the landscape (its statistics at the initialization).
+        measure: ``'test'``, ``'train'`` or ``'gap'``.
+        propagator: ``'discrete'`` (exact), ``'exponential'`` or ``'integral'``
+            (Remark 1; see :class:`~symsgd.Resummed`).
+        eta: the learning-rate symbol of the exact form.
+
+    Raises:
+        MeasureError: an unknown measure (``'weights'``: :func:`resummed_displacement`).
+        MethodError: an unknown propagator.
+        LandscapeError: no landscape.
+        ScheduleError: a schedule with symbolic sizes.
+
+    >>> from symsgd.landscapes import mean_estimation
+    >>> from symsgd.schedule import gd
+    >>> resummed_loss(gd(2, steps=2), 2, landscape=mean_estimation(init=1)).expr
+    3*eta**4/4 - 3*eta**3 + 4*eta**2 - 2*eta + 1/2
+
+    Remark 1's approximation, here ``q^2/2 + (1 - q)^2/4`` with ``q = exp(-eta T)``:
+
+    >>> r = resummed_loss(gd(2, steps=100), 2, landscape=mean_estimation(init=1),
+    ...                   propagator='integral')
+    >>> print(f"{float(r(0.01)):.6f}")
+    0.167562
+    """
+    if measure not in LOSS_MEASURES:
+        raise MeasureError(f"measure must be one of {LOSS_MEASURES}, got {measure!r}; "
+                           "use resummed_displacement for the weights")
+    return _resummed(schedule, order, landscape, measure, propagator, eta)
+
+
+def resummed_displacement(schedule, order, *, landscape, propagator="discrete",
+                          eta=ETA) -> Resummed:
+    """The resummed prediction of ``E theta_T - theta_0`` (the root is a loose end).
+
+    Arguments and errors as for :func:`resummed_loss`; the values have a
+    trailing axis of length ``P``.
+
+    >>> from symsgd.landscapes import mean_estimation
+    >>> from symsgd.schedule import sgd
+    >>> resummed_displacement(sgd(2), 1, landscape=mean_estimation(init=1)).expr
     [eta**2 - 2*eta]
     """
-    return _derive(schedule, order, landscape, method, "weights", 1, eta, progress, resum)
+    return _resummed(schedule, order, landscape, "weights", propagator, eta)

@@ -1,13 +1,13 @@
-"""The measured quantities of the final weights, shared by every route.
+"""The measures of the final weights (``measure=``), shared by every route.
 
-A measured quantity is a signed sum of products of *root factors*: ``'test'``
+A measure is a signed sum of products of *root factors*: ``'test'``
 (the test loss), ``'train'`` (the training loss), ``'weights'`` (a loose end:
 the weights themselves).  The generalization gap is ``test - train``, a second
 moment the square of such a sum.
 
->>> root_products("gap", 2)
+>>> root_products("gap", moment=2)
 ((1, ('test', 'test')), (-2, ('test', 'train')), (1, ('train', 'train')))
->>> root_products("weights", 2)
+>>> root_products("weights", moment=2)
 Traceback (most recent call last):
 ...
 symsgd.errors.MeasureError: moment=2 is not available for measure 'weights'
@@ -33,7 +33,7 @@ ROOT_PRODUCTS = {
 }
 
 
-def root_products(measure: str, moment: int = 1) -> tuple:
+def root_products(measure: str, *, moment: int = 1) -> tuple:
     """The ``(sign, root factors)`` pairs of ``E[s^moment]`` for a measure.
 
     Args:
@@ -42,9 +42,12 @@ def root_products(measure: str, moment: int = 1) -> tuple:
 
     Raises:
         MeasureError: for an unknown measure or an unavailable moment.
+
+    >>> root_products("train")
+    ((1, ('train',)),)
     """
-    if measure not in ROOT_PRODUCTS:
+    if not isinstance(measure, str) or measure not in ROOT_PRODUCTS:
         raise MeasureError(f"unknown measure {measure!r}; expected one of {sorted(ROOT_PRODUCTS)}")
-    if isinstance(moment, bool) or moment not in ROOT_PRODUCTS[measure]:
+    if type(moment) is not int or moment not in ROOT_PRODUCTS[measure]:
         raise MeasureError(f"moment={moment!r} is not available for measure {measure!r}")
     return ROOT_PRODUCTS[measure][moment]

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import sympy
 
-from symsgd import expected_loss, gd, sgd, simulate
-from symsgd.diagrams import resummed_displacement, resummed_loss
+from symsgd import expected_loss, gd, resummed_displacement, resummed_loss, sgd, simulate
 from symsgd.landscapes import gauss, helix, mean_estimation
 
 
@@ -65,7 +64,7 @@ HELIX_TIMES = (1000, 1200, 1400)  # (1 - 3 eta)^1000 < 1e-16 at the smallest rat
 @functools.cache
 def _helix_displacement(T, order=3):
     """The engine's E theta_T - theta_0 for single-epoch batch-1 SGD on HELIX."""
-    return resummed_displacement(sgd(T), helix(), order)(HELIX_RATES)
+    return resummed_displacement(sgd(T), order, landscape=helix())(HELIX_RATES)
 
 
 def test_helix_drift_is_the_linear_in_t_part_of_the_resummed_displacement():
@@ -99,8 +98,9 @@ def test_helix_drift_is_the_linear_in_t_part_of_the_resummed_displacement():
 def test_helix_resummed_displacement_agrees_with_simulation():
     """The engine's E z_T (transient included) against 20000 simulated HELIX runs."""
     eta, T, trials = 0.05, 1200, 20000
-    predicted = resummed_displacement(sgd(T), helix(), 3)(eta)
-    sim = simulate(helix(), sgd(T), eta, trials, seed=41, every=T, progress=False)
+    predicted = resummed_displacement(sgd(T), 3, landscape=helix())(eta)
+    sim = simulate(schedule=sgd(T), landscape=helix(), lr=eta, trials=trials, seed=41, every=T,
+                   progress=False)
     mean, se = sim.weights[0, -1], sim.weights_sem[0, -1]
     assert se[2] < 0.005 * predicted[2]  # an interval narrow enough to mean something
     # the order-3 truncation misses the O(eta) correction by (5/8 - 2/3) eta = -eta/24
@@ -122,7 +122,8 @@ def test_gauss_displacement_near_a_non_degenerate_minimum():
     discrete-Lyapunov mean, which is eta/4 + O(eta^2): first order in eta, where the
     printed Corollary 4 gives -(eta^2/2) C J / (2 H H) = eta^2/4."""
     L = gauss()
-    late, later = (resummed_displacement(sgd(T), L, 3)(GAUSS_RATES)[:, 0] for T in (2000, 2400))
+    late, later = (resummed_displacement(sgd(T), 3, landscape=L)(GAUSS_RATES)[:, 0]
+                   for T in (2000, 2400))
     np.testing.assert_allclose(later, late, rtol=1e-10)  # converged in T (Theorem 2)
     lyapunov = np.array([_lyapunov_drift(L, e)[0][0] for e in GAUSS_RATES])
     np.testing.assert_allclose(later, lyapunov, rtol=1e-9)
@@ -134,8 +135,9 @@ def test_gauss_displacement_near_a_non_degenerate_minimum():
 
 def test_gauss_displacement_agrees_with_simulation():
     L, T, eta = gauss(), 400, 0.05
-    predicted = float(resummed_displacement(sgd(T), L, 3)(eta)[0])
-    sim = simulate(L, sgd(T), eta, 40000, seed=43, every=T, progress=False)
+    predicted = float(resummed_displacement(sgd(T), 3, landscape=L)(eta)[0])
+    sim = simulate(schedule=sgd(T), landscape=L, lr=eta, trials=40000, seed=43, every=T,
+                   progress=False)
     mean, se = sim.weights[0, -1, 0], sim.weights_sem[0, -1, 0]
     # the order-3 truncation is off by O(eta^2) (diagrams with 4 and 5 edges)
     assert abs(mean - predicted) < 1.96 * se + eta**2 / 4
@@ -206,7 +208,7 @@ def test_corollary5_resummed_is_exact_against_the_exact_engine(schedule):
     H, S = sympy.Rational(3, 2), 2
     L = mean_estimation(hessian=H, noise=S, init=0)
     for measure in ("test", "gap", "train"):
-        r = resummed_loss(schedule, L, 2, measure)
+        r = resummed_loss(schedule, 2, landscape=L, measure=measure)
         exact = expected_loss(schedule, 2 * schedule.T, landscape=L, method="exact",
                               measure=measure, progress=False)
         assert sympy.expand(r.expr - exact.removeO()) == 0
@@ -226,7 +228,7 @@ def test_corollary5_at_large_t():
         for T in (100, 200, 400):
             eta = 10.0 / T
             for measure in ("test", "gap"):
-                value = float(resummed_loss(gd(N, steps=T), L, 2, measure)(eta))
+                value = float(resummed_loss(gd(N, steps=T), 2, landscape=L, measure=measure)(eta))
                 assert value == pytest.approx(_mean_estimation_gd(measure, Hf, Sf, N, T, eta),
                                               rel=1e-10)
                 paper = {"test": Sf**2 * (1 - np.exp(-eta * T * Hf))**2 / (2 * Hf * N),
@@ -239,7 +241,7 @@ def test_corollary5_at_large_t():
         assert np.all(np.abs(ratios - 0.5) < 0.06)
         assert np.all(np.abs(ratios[1] - 0.5) < 0.6 * np.abs(ratios[0] - 0.5))
     L = mean_estimation(hessian=1, noise=1, init=0)
-    gap = float(resummed_loss(gd(N, steps=2000), L, 2, "gap")(0.05))
+    gap = float(resummed_loss(gd(N, steps=2000), 2, landscape=L, measure="gap")(0.05))
     assert gap == pytest.approx(1 / N, rel=1e-15)
 
 
@@ -253,10 +255,10 @@ def test_mean_estimation_overfitting_curve_against_simulation():
     curvature, near H = 1.26 / (eta T), and smaller for flat and sharp minima."""
     for i, H in enumerate(ME_HESSIANS):
         L = mean_estimation(hessian=sympy.nsimplify(H), noise=1, init=0)
-        test = float(resummed_loss(gd(ME_N, steps=ME_T), L, 2)(ME_ETA))
-        gap = float(resummed_loss(gd(ME_N, steps=ME_T), L, 2, "gap")(ME_ETA))
-        sim = simulate(L, gd(ME_N, steps=ME_T), ME_ETA, 20000, seed=500 + i, every=ME_T,
-                       progress=False)
+        test = float(resummed_loss(gd(ME_N, steps=ME_T), 2, landscape=L)(ME_ETA))
+        gap = float(resummed_loss(gd(ME_N, steps=ME_T), 2, landscape=L, measure="gap")(ME_ETA))
+        sim = simulate(schedule=gd(ME_N, steps=ME_T), landscape=L, lr=ME_ETA, trials=20000,
+                       seed=500 + i, every=ME_T, progress=False)
         se_test = sim.test_loss_sem[0, -1]
         se_gap = se_test + sim.train_loss_sem[0, -1]  # the SD of a difference is at most this
         assert abs(sim.test_loss[0, -1] - test) < 3 * se_test, H
@@ -265,8 +267,8 @@ def test_mean_estimation_overfitting_curve_against_simulation():
     # the engine's curve over a fine grid: an interior maximum at eta T H near 1.2564, the
     # root of 2 u e^{-u} = 1 - e^{-u} (the continuous optimum); discrete steps move it by O(eta)
     grid = np.geomspace(0.02, 1.0, 61)
-    curve = [float(resummed_loss(gd(ME_N, steps=ME_T), mean_estimation(hessian=sympy.nsimplify(h), noise=1,
-                                                                         init=0), 2)(ME_ETA))
+    curve = [float(resummed_loss(gd(ME_N, steps=ME_T), 2, landscape=mean_estimation(
+        hessian=sympy.nsimplify(h), noise=1, init=0))(ME_ETA))
              for h in grid]
     best = grid[int(np.argmax(curve))]
     assert 0 < np.argmax(curve) < len(grid) - 1
@@ -313,7 +315,8 @@ def test_corollary3_skewness_term_at_fixed_t(T):
     difference = [sympy.expand(a.coeff(k) - b.coeff(k)) for k in range(5)]
     assert difference[:3] == [0, 0, 0]
     assert difference[3] == -sympy.Rational(T * 2 * 1, 6)
-    r = sympy.expand(resummed_loss(sgd(T), skew, 3).expr - resummed_loss(sgd(T), twin, 3).expr)
+    r = sympy.expand(resummed_loss(sgd(T), 3, landscape=skew).expr
+                     - resummed_loss(sgd(T), 3, landscape=twin).expr)
     diagram = -ETA_**3 / 6 * 2 * 1 * sum((1 - ETA_)**(3 * t) for t in range(T))
     assert sympy.expand(r - diagram) == 0
     # at eta^4 the engine's difference has more than this diagram (4-edge diagrams with a
@@ -345,7 +348,8 @@ def test_corollary3_skewness_term_at_large_t_against_the_printed_form():
     misses = []
     for T in (100, 200, 400):
         eta = 4.0 / T
-        engine = float(resummed_loss(sgd(T), skew, 3)(eta) - resummed_loss(sgd(T), twin, 3)(eta))
+        engine = float(resummed_loss(sgd(T), 3, landscape=skew)(eta)
+                       - resummed_loss(sgd(T), 3, landscape=twin)(eta))
         printed = -eta**3 / 6 * 2 * (1 - np.exp(-3 * T * eta)) / (3 * eta)
         misses.append(abs(printed / engine - 1))
     ratios = np.array(misses[1:]) / np.array(misses[:-1])
@@ -369,8 +373,9 @@ def test_proposition1_large_t_skewness_contribution():
     S, J, h = 2.0, 1.0, 1.0
     per_eta2 = {}
     for order in (3, 4):
-        late, later = (resummed_loss(sgd(T), skew, order)(PROP1_RATES)
-                       - resummed_loss(sgd(T), twin, order)(PROP1_RATES) for T in (2500, 3000))
+        late, later = (resummed_loss(sgd(T), order, landscape=skew)(PROP1_RATES)
+                       - resummed_loss(sgd(T), order, landscape=twin)(PROP1_RATES)
+                       for T in (2500, 3000))
         np.testing.assert_allclose(later, late, rtol=1e-8)  # converged in T
         per_eta2[order] = np.polyfit(PROP1_RATES, later / PROP1_RATES**2, 2)[-1]
     assert abs(per_eta2[3] - (-S * J / (18 * h))) < 1e-4  # Proposition 1 as printed

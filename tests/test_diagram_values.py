@@ -3,11 +3,10 @@
 import pytest
 import sympy
 
-from symsgd import expected_displacement, expected_loss, perturbation
-from symsgd.diagrams import Diagram, enumerate_diagrams
-from symsgd.diagrams.values import (contributions, decorated_values, diagram_expansion,
-                                    uvalue)
-from symsgd.errors import MeasureError, OrderError
+from symsgd import Series, expected_displacement, expected_loss
+from symsgd.diagrams import Diagram, contributions_of, decorated_values, enumerate_diagrams, uvalue
+from symsgd.errors import InputTypeError, MeasureError, OrderError, ScheduleError
+from symsgd.routes import diagrams as diagram_route, direct
 from symsgd.landscape import Landscape
 from symsgd.landscapes import shifting_valleys, valley_of_death
 from symsgd.schedule import Schedule, gd, sgd
@@ -61,17 +60,18 @@ def test_named_uvalues():
     assert str(uvalue(Diagram("*(a, a)"))) == "C:H"
     assert str(uvalue(Diagram("*(a(b))"))) == "[G H G]"
     # training root joined to the block of the only node: the trace of C over N
-    assert uvalue(Diagram("*(a)"), "train") == G + trC / sympy.Symbol("N", integer=True,
+    assert uvalue(Diagram("*(a)"), measure="train") == G + trC / sympy.Symbol("N", integer=True,
                                                                        positive=True)
-    assert uvalue(Diagram("*(a)"), "gap", N=5) == -trC / 5
+    assert uvalue(Diagram("*(a)"), measure="gap", N=5) == -trC / 5
     # loose end: the vector G
-    assert uvalue(Diagram("*(a)"), "weights") == Contraction.from_graph([1], [[0]], [], free=[0])
-    assert uvalue(Diagram("*(a, b)"), "weights") == 0
+    assert uvalue(Diagram("*(a)"), measure="weights") == \
+        Contraction.from_graph([1], [[0]], [], free=[0])
+    assert uvalue(Diagram("*(a, b)"), measure="weights") == 0
 
 
 def test_second_moment_splits_the_root_by_leibniz():
     # (s^2)' = 2 s s', so the one-edge diagram has value 2 l G.G
-    value = uvalue(Diagram("*(a)"), "test", moment=2)
+    value = uvalue(Diagram("*(a)"), measure="test", moment=2)
     loss = Contraction.from_graph([0], [[0]], [])
     G = Contraction.from_graph([1, 1], [[0], [1]], [(0, 1)])
     assert sympy.expand(value - 2 * loss * G) == 0
@@ -79,18 +79,18 @@ def test_second_moment_splits_the_root_by_leibniz():
 
 def test_bad_arguments():
     with pytest.raises(MeasureError):
-        decorated_values(Diagram("*(a)"), "loss")
+        decorated_values(Diagram("*(a)"), measure="loss")
     with pytest.raises(MeasureError):
-        decorated_values(Diagram("*(a)"), "weights", moment=2)
+        decorated_values(Diagram("*(a)"), measure="weights", moment=2)
     with pytest.raises(OrderError):
-        diagram_expansion(sgd(3), -1)
-    with pytest.raises(TypeError):
-        contributions([[0]], 2)
+        diagram_route.expand(sgd(3), -1)
+    with pytest.raises(InputTypeError):
+        diagram_route.contributions([[0]], 2)
 
 
 def test_contributions_sum_to_the_expansion():
-    table = contributions(sgd(N, epochs=2), 3)
-    coefficients = diagram_expansion(sgd(N, epochs=2), 3)
+    table = diagram_route.contributions(sgd(N, epochs=2), 3)
+    coefficients = diagram_route.expand(sgd(N, epochs=2), 3)
     for row, c in zip(table, coefficients):
         assert same(sum((x.term for x in row), sympy.S.Zero), c)
         assert all(x.diagram.order == len(table[:table.index(row)]) for x in row)
@@ -113,8 +113,8 @@ def test_expected_loss_against_exact_engine(make, schedule):
     L = make()
     order = 3
     for measure in ("test", "train", "gap"):
-        exact = expected_loss(schedule, order, L, method="exact", measure=measure)
-        diagrams = expected_loss(schedule, order, L, method="diagrams", measure=measure)
+        exact = expected_loss(schedule, order, landscape=L, method="exact", measure=measure)
+        diagrams = expected_loss(schedule, order, landscape=L, method="diagrams", measure=measure)
         assert exact.coefficients == diagrams.coefficients, measure
         assert any(c != 0 for c in exact.coefficients[1:])
 
@@ -123,12 +123,13 @@ def test_expected_loss_against_exact_engine(make, schedule):
 @pytest.mark.parametrize("schedule", SCHEDULES[:4], ids=str)
 def test_displacement_and_second_moments_against_exact_engine(make, schedule):
     L = make()
-    exact = expected_displacement(schedule, 3, L, method="exact")
-    diagrams = expected_displacement(schedule, 3, L, method="diagrams")
+    exact = expected_displacement(schedule, 3, landscape=L, method="exact")
+    diagrams = expected_displacement(schedule, 3, landscape=L, method="diagrams")
     assert exact.coefficients == diagrams.coefficients
     for measure in ("test", "gap"):
-        exact = expected_loss(schedule, 2, L, method="exact", measure=measure, moment=2)
-        diagrams = expected_loss(schedule, 2, L, method="diagrams", measure=measure, moment=2)
+        exact = expected_loss(schedule, 2, landscape=L, method="exact", measure=measure, moment=2)
+        diagrams = expected_loss(schedule, 2, landscape=L, method="diagrams", measure=measure,
+                                 moment=2)
         assert exact.coefficients == diagrams.coefficients, measure
 
 
@@ -138,11 +139,11 @@ def test_displacement_and_second_moments_against_exact_engine(make, schedule):
 def test_order_four_against_exact_engine(schedule):
     L = three_parameter()
     for measure in ("test", "gap"):
-        exact = expected_loss(schedule, 4, L, method="exact", measure=measure)
-        diagrams = expected_loss(schedule, 4, L, method="diagrams", measure=measure)
+        exact = expected_loss(schedule, 4, landscape=L, method="exact", measure=measure)
+        diagrams = expected_loss(schedule, 4, landscape=L, method="diagrams", measure=measure)
         assert exact.coefficients == diagrams.coefficients
-    assert expected_displacement(schedule, 4, L, method="exact").coefficients == \
-        expected_displacement(schedule, 4, L, method="diagrams").coefficients
+    assert expected_displacement(schedule, 4, landscape=L, method="exact").coefficients == \
+        expected_displacement(schedule, 4, landscape=L, method="diagrams").coefficients
 
 
 # -- against direct perturbation, term by term ------------------------------------------
@@ -156,8 +157,8 @@ MEASURES = [("test", 1), ("train", 1), ("gap", 1), ("weights", 1), ("test", 2), 
 def test_term_by_term_against_direct_route(schedule):
     for measure, moment in MEASURES:
         order = 3 if moment == 1 else 2
-        ours = diagram_expansion(schedule, order, measure, moment)
-        theirs = perturbation.expand(schedule, order, measure, moment, progress=False)
+        ours = diagram_route.expand(schedule, order, measure=measure, moment=moment)
+        theirs = direct.expand(schedule, order, measure=measure, moment=moment, progress=False)
         for k, (a, b) in enumerate(zip(ours, theirs)):
             assert same(a, b), (measure, moment, k)
 
@@ -171,8 +172,8 @@ def test_high_orders_against_direct_route(schedule, order):
     else:
         measures = [("test", 1), ("gap", 1), ("weights", 1)]
     for measure, moment in measures:
-        ours = diagram_expansion(schedule, order, measure, moment)
-        theirs = perturbation.expand(schedule, order, measure, moment, progress=False)
+        ours = diagram_route.expand(schedule, order, measure=measure, moment=moment)
+        theirs = direct.expand(schedule, order, measure=measure, moment=moment, progress=False)
         assert same(ours[order], theirs[order]), measure
         assert len(collect_contractions(ours[order])) > 5
 
@@ -183,3 +184,43 @@ def test_front_door_symbolic():
     assert all(same(a, b) for a, b in zip(series.coefficients, direct.coefficients))
     disp = expected_displacement(gd(N, steps=T), 2, method="diagrams")
     assert same(disp.coeff(1), -T * Contraction.from_graph([1], [[0]], [], free=[0]))
+
+
+# -- the diagrams behind a derived series ----------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: expected_loss(sgd(N, batch=B), 3, method="direct"),
+    lambda: expected_loss(sgd(N, epochs=2), 3, method="direct", measure="gap"),
+    lambda: expected_loss(gd(N, steps=3), 2, method="direct", moment=2),
+    lambda: expected_displacement(sgd(N), 3, method="direct"),
+])
+def test_listed_diagrams_add_up_to_each_coefficient(make):
+    """The diagram list of a series derived by the direct route sums to its coefficients."""
+    series = make()
+    for k in range(series.order + 1):
+        listed = contributions_of(series, k)
+        assert all(c.diagram.order == k for c in listed)
+        assert same(sum((c.term for c in listed), sympy.S.Zero), series.coeff(k))
+
+
+def test_listed_diagrams_of_an_evaluated_series():
+    from symsgd.tensors import evaluate_expr
+
+    L = shifting_valleys()
+    series = expected_loss(sgd(3, batch=1, epochs=2), 3, landscape=L)
+    for k in range(4):
+        total = sum(c.weight * evaluate_expr(c.value, L.cumulant)
+                    for c in contributions_of(series, k))
+        assert total == series.coeff(k)
+
+
+def test_listed_diagrams_need_a_recorded_measure_and_schedule():
+    s = expected_loss(sgd(N), 1, method="direct")
+    with pytest.raises(OrderError):
+        contributions_of(s, 2)
+    with pytest.raises(InputTypeError):
+        contributions_of(s.coefficients, 1)
+    with pytest.raises(MeasureError, match="no diagrams"):
+        contributions_of(Series(s.coefficients, schedule=sgd(N)), 1)
+    with pytest.raises(ScheduleError, match="no diagrams"):
+        contributions_of(Series(s.coefficients, measure="test"), 1)

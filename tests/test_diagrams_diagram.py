@@ -58,13 +58,13 @@ def brute_automorphisms(D):
 def test_canonical_form_invariant_under_relabelling(d, rnd):
     rng = random.Random(rnd.random())
     parents, blocks = random_labelled(rng, d)
-    D = Diagram.from_parents(parents, blocks)
+    D = Diagram.from_parents(parents, blocks=blocks)
     perm = list(range(d + 1))
     rng.shuffle(perm)
     moved = [None] * (d + 1)
     for v, p in enumerate(parents):
         moved[perm[v]] = None if p is None else perm[p]
-    E = Diagram.from_parents(moved, [[perm[v] for v in b] for b in blocks])
+    E = Diagram.from_parents(moved, blocks=[[perm[v] for v in b] for b in blocks])
     assert E == D and hash(E) == hash(D) and E.args == D.args
     assert E.n_automorphisms == D.n_automorphisms
     assert D.func(*D.args) == D
@@ -75,7 +75,7 @@ def test_canonical_form_agrees_with_networkx_isomorphism():
     rng = random.Random(4)
     for d in (3, 4, 5):
         samples = [random_labelled(rng, d) for _ in range(45)]
-        diagrams = [Diagram.from_parents(p, b) for p, b in samples]
+        diagrams = [Diagram.from_parents(p, blocks=b) for p, b in samples]
         graphs = [as_graph(p, b) for p, b in samples]
         equal_pairs = 0
         for i, j in itertools.combinations(range(len(samples)), 2):
@@ -93,7 +93,8 @@ def test_automorphisms_against_brute_force():
             assert D.n_automorphisms == brute_automorphisms(D), D
     rng = random.Random(7)
     for _ in range(30):
-        D = Diagram.from_parents(*random_labelled(rng, 6))
+        parents, blocks = random_labelled(rng, 6)
+        D = Diagram.from_parents(parents, blocks=blocks)
         assert D.n_automorphisms == brute_automorphisms(D), D
 
 
@@ -135,7 +136,7 @@ def test_links_and_linkless():
 
 
 def test_constructors_and_errors():
-    assert Diagram([0, 0], [1, 1]) == Diagram.from_parents([None, 0, 0], [[1, 2]])
+    assert Diagram([0, 0], [1, 1]) == Diagram.from_parents([None, 0, 0], blocks=[[1, 2]])
     assert Diagram.from_parents([1, None, 1]) == Diagram("*(a, b)")
     assert Diagram([], []) == Diagram("*") and Diagram("*").order == 0
     with pytest.raises(DiagramError):
@@ -143,11 +144,11 @@ def test_constructors_and_errors():
     with pytest.raises(DiagramError):
         Diagram.from_parents([None, None])
     with pytest.raises(DiagramError):
-        Diagram.from_parents([None, 0, 0], [[1]])
+        Diagram.from_parents([None, 0, 0], blocks=[[1]])
     with pytest.raises(DiagramError):
-        Diagram.from_parents([None, 0, 0], [[1, 2], [2]])
+        Diagram.from_parents([None, 0, 0], blocks=[[1, 2], [2]])
     with pytest.raises(DiagramError):
-        Diagram.from_parents([None, 0], [[0, 1]])
+        Diagram.from_parents([None, 0], blocks=[[0, 1]])
     with pytest.raises(DiagramError):
         Diagram([0, 5], [0, 0])
     with pytest.raises(DiagramError):
@@ -173,6 +174,6 @@ def test_diagrams_are_sympy_atoms_of_expressions():
     x = sympy.Symbol("x")
     expr = 2 * x * D + E
     assert expr.has(D) and expr.subs(D, 1) == 2 * x + E
-    assert {D: 1}[Diagram.from_parents([None, 0, 0], [[2, 1]])] == 1
+    assert {D: 1}[Diagram.from_parents([None, 0, 0], blocks=[[2, 1]])] == 1
     assert (D + E).xreplace({sympy.Integer(0): 7}) == D + E
     assert (x * D).subs(sympy.Integer(0), 3) == x * D

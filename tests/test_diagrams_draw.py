@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import sympy  # noqa: E402
 
-from symsgd.diagrams import Diagram, DiagramError, draw, enumerate_diagrams, iter_embeddings  # noqa: E402
+from symsgd.diagrams import (Diagram, DiagramError, draw, enumerate_diagrams,  # noqa: E402
+                             iter_embeddings, to_tikz)
 from symsgd.diagrams.draw import layout  # noqa: E402
 from symsgd.schedule import sgd  # noqa: E402
 
@@ -35,14 +36,14 @@ def test_children_left_of_parents_and_embedding_positions():
     pos = layout(D)
     assert all(pos[v][0] < pos[D.parents[v]][0] for v in range(1, D.n_nodes))
     f = next(iter_embeddings(D, sgd(4, epochs=2)))
-    pos = layout(D, f)
+    pos = layout(D, embedding=f)
     assert pos[0][0] == 8 and all(pos[v][0] == f[v][1] and abs(pos[v][1] - f[v][0]) < 0.5
                                   for v in range(1, D.n_nodes))
     ax = D.draw(embedding=f)
     assert ax.get_xlabel() == "t" and len(by_gid(ax, "diagram-nodes")[0].get_offsets()) == 5
     plt.close("all")
     with pytest.raises(DiagramError):
-        layout(D, f[:3])
+        layout(D, embedding=f[:3])
 
 
 @pytest.mark.parametrize("schedule", [sgd(2, epochs=2), sgd(4, batch=2, epochs=2)], ids=str)
@@ -51,7 +52,7 @@ def test_embedded_nodes_stay_in_their_cells_and_never_coincide(schedule):
     within it, so none hides another and every outline has a visible length."""
     for D in enumerate_diagrams(3):
         for f in iter_embeddings(D, schedule):
-            pos = layout(D, f)
+            pos = layout(D, embedding=f)
             assert len(set(pos)) == D.n_nodes
             assert all(pos[v][0] == f[v][1] and abs(pos[v][1] - f[v][0]) < 0.5
                        for v in range(1, D.n_nodes))
@@ -131,3 +132,12 @@ def test_notebook_picture_is_a_png_of_the_drawing():
     pixels = matplotlib.image.imread(io.BytesIO(data))[..., :3]
     assert (pixels < 0.5).any()                    # something is drawn on the white page
     assert plt.get_fignums() == open_before        # and no pyplot figure is left behind
+
+
+def test_pictures_refuse_what_is_not_a_diagram():
+    """The drawing module reads a diagram's structure only (it does not import the Diagram
+    class, which calls it): anything without that structure is a DiagramError."""
+    for picture in (layout, draw, to_tikz):
+        with pytest.raises(DiagramError, match="expected a Diagram, got str"):
+            picture("*(a, a)")
+    assert Diagram("*(a, a)").to_tikz(x=2) == to_tikz(Diagram("*(a, a)"), x=2)

@@ -11,8 +11,7 @@ import pytest
 import scipy.linalg
 import sympy
 
-from symsgd import Landscape
-from symsgd.diagrams import resummed_displacement, resummed_loss
+from symsgd import Landscape, resummed_displacement, resummed_loss
 from symsgd.diagrams._integrals import (
     Continuum, continuum, divided_differences, expm_metzler, integrate)
 from symsgd.diagrams.resum import rvalue_terms
@@ -181,11 +180,11 @@ def test_mean_estimation_closed_forms(batch):
     eta = np.array([1e-3, 0.02, 0.3])
     T = 60
     q = np.exp(-eta * T)
-    r = resummed_loss(sgd(T * batch, batch=batch), L, 2, propagator="integral")
+    r = resummed_loss(sgd(T * batch, batch=batch), 2, landscape=L, propagator="integral")
     assert np.allclose(r(eta), q**2 / 2 + eta * (1 - q**2) / (4 * batch), rtol=1e-13)
-    r = resummed_loss(gd(3, steps=T), L, 2, propagator="integral")
+    r = resummed_loss(gd(3, steps=T), 2, landscape=L, propagator="integral")
     assert np.allclose(r(eta), q**2 / 2 + (1 - q)**2 / 6, rtol=1e-13)
-    w = resummed_displacement(sgd(T * batch, batch=batch), L, 1, propagator="integral")
+    w = resummed_displacement(sgd(T * batch, batch=batch), 1, landscape=L, propagator="integral")
     assert np.allclose(w(eta)[:, 0], q - 1, rtol=1e-13)
 
 
@@ -196,10 +195,10 @@ def _slope(make, measure, L, product=1.0, sizes=(50, 100, 200)):
     for T in sizes:
         eta = product / T
         if measure == "weights":
-            exact, approx = (resummed_displacement(make(T), L, 3, propagator=p)
+            exact, approx = (resummed_displacement(make(T), 3, landscape=L, propagator=p)
                              for p in ("discrete", "integral"))
         else:
-            exact, approx = (resummed_loss(make(T), L, 3, measure, propagator=p)
+            exact, approx = (resummed_loss(make(T), 3, landscape=L, measure=measure, propagator=p)
                              for p in ("discrete", "integral"))
         e = exact(eta)
         rates.append(eta)
@@ -239,15 +238,16 @@ def test_large_time_limit_at_a_minimum_agrees_to_relative_order_eta(batch):
     rates = np.array([0.005, 0.01, 0.02, 0.04])
     schedule = sgd(2000 * batch, batch=batch)
     for order in (2, 3):
-        exact = resummed_loss(schedule, L, order)(rates) - 0.5
-        approx = resummed_loss(schedule, L, order, propagator="integral")(rates) - 0.5
+        exact = resummed_loss(schedule, order, landscape=L)(rates) - 0.5
+        approx = resummed_loss(schedule, order, landscape=L, propagator="integral")(rates) - 0.5
         relative = approx / exact - 1
         if order == 2:
             assert np.allclose(approx, 0.5 * rates * -np.expm1(-rates * 2000) / (4 * batch),
                                rtol=1e-12)
             assert np.allclose(relative, -rates / 4, rtol=1e-3)
         assert np.all(np.abs(relative) < 0.3 * rates) and np.all(np.abs(relative) > 0.2 * rates)
-    longer = resummed_loss(sgd(4000 * batch, batch=batch), L, 3, propagator="integral")(rates)
+    longer = resummed_loss(sgd(4000 * batch, batch=batch), 3, landscape=L,
+                           propagator="integral")(rates)
     assert np.all(np.abs(longer - 0.5 - approx) < (2 * np.exp(-2000 * rates) + 1e-12) * approx)
 
 
@@ -256,7 +256,7 @@ def test_gd_large_time_limit_at_a_minimum():
     (1 - eta lambda)^k and exp(-eta lambda k) both sum (or integrate) to 1 / lambda."""
     L = gauss()
     rates = np.array([0.02, 0.04])
-    exact, approx = (resummed_loss(gd(2, steps=4000), L, 3, propagator=p)(rates)
+    exact, approx = (resummed_loss(gd(2, steps=4000), 3, landscape=L, propagator=p)(rates)
                      for p in ("discrete", "integral"))
     assert np.allclose(approx, exact, rtol=1e-10)
 
@@ -273,7 +273,7 @@ def test_zero_and_repeated_eigenvalues_are_finite_and_continuous(make, schedule,
     it): no 0/0 and no cancellation anywhere.  The values track the discrete form to O(eta)."""
     rates = np.array([1e-4, 0.01, 0.05, 0.2])
     eps = sympy.Rational(1, 10**9)
-    (v0, v1), (d0, d1) = ((build(schedule, L, 3, propagator=p)(rates) for L in (make(), make(eps)))
+    (v0, v1), (d0, d1) = ((build(schedule, 3, landscape=L, propagator=p)(rates) for L in (make(), make(eps)))
                           for p in ("integral", "discrete"))
     assert np.all(np.isfinite(v0)) and np.all(np.isfinite(v1))
     assert np.max(np.abs(d1 - d0)) > 1e-10
@@ -285,7 +285,7 @@ def test_zero_and_repeated_eigenvalues_are_finite_and_continuous(make, schedule,
 def test_helix_valley_displacement_is_finite_and_near_discrete():
     L = helix()
     rates = np.array([0.005, 0.01])
-    exact, approx = (resummed_displacement(sgd(400), L, 3, propagator=p)(rates)
+    exact, approx = (resummed_displacement(sgd(400), 3, landscape=L, propagator=p)(rates)
                      for p in ("discrete", "integral"))
     assert np.all(np.isfinite(approx))
     assert np.all(np.linalg.norm(approx - exact, axis=1)
@@ -301,7 +301,7 @@ def test_continuum_of_schedules():
     assert continuum(Schedule([[3, 0], [1, 2]])) == Continuum(2, True, 2)
     assert continuum(sgd(6, batch=2, reshuffle=5)) == Continuum(3, True, 2)
     L = three_parameters()
-    explicit, family = (resummed_loss(s, L, 3, propagator="integral")
+    explicit, family = (resummed_loss(s, 3, landscape=L, propagator="integral")
                         for s in (Schedule([[2, 3], [0, 1]]), sgd(4, batch=2)))
     assert np.allclose(explicit([0.01, 0.1]), family([0.01, 0.1]), rtol=1e-14)
 
@@ -310,11 +310,11 @@ def test_continuum_of_schedules():
                                       Schedule([[0], [1], [0]])], ids=str)
 def test_revisiting_schedules_raise_a_schedule_error(schedule):
     with pytest.raises(ScheduleError, match="integral propagator"):
-        resummed_loss(schedule, shifting_valleys(), 2, propagator="integral")
+        resummed_loss(schedule, 2, landscape=shifting_valleys(), propagator="integral")
 
 
 def test_integral_form_is_numeric_only_and_named_in_repr():
-    r = resummed_loss(sgd(3), shifting_valleys(), 2, propagator="integral")
+    r = resummed_loss(sgd(3), 2, landscape=shifting_valleys(), propagator="integral")
     assert "integral" in repr(r)
     assert r(0.0) == 2.0 and r(np.zeros((2, 3))).shape == (2, 3)  # the initial loss A + B^2
     with pytest.raises(ValueError, match="discrete"):

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import sympy
 
-from symsgd import Landscape, expected_displacement, expected_loss, simulate
-from symsgd.diagrams import Resummed, resummed_displacement, resummed_loss
+from symsgd import (Landscape, expected_displacement, expected_loss, resummed_displacement,
+                    resummed_loss, simulate)
+from symsgd.diagrams import Resummed, contributions_of
 from symsgd.diagrams.resum import rvalue_terms
 from symsgd.distributions import Dataset
-from symsgd.errors import (LandscapeError, MeasureError, NonFiniteError, OrderError,
-                           ScheduleError)
+from symsgd.errors import (InputTypeError, LandscapeError, MeasureError, MethodError,
+                           NonFiniteError, OrderError, ScheduleError)
 from symsgd.landscapes import (gauss, mean_estimation, shifting_valleys,
                                valley_of_death)
 from symsgd.schedule import Schedule, gd, sgd
@@ -65,7 +66,7 @@ def test_expanded_rvalues_equal_uvalue_series_and_exact_engine(make, schedule):
     diagrams = expected_loss(schedule, 3, landscape=L, method="diagrams")
     assert diagrams == exact
     for d in (1, 2, 3):
-        r = resummed_loss(schedule, L, d)
+        r = resummed_loss(schedule, d, landscape=L)
         assert r.series(d) == exact.truncate(d)
 
 
@@ -74,7 +75,7 @@ def test_expanded_rvalues_equal_uvalue_series_and_exact_engine(make, schedule):
                                       sgd(3, epochs=2, reshuffle="random")], ids=str)
 def test_training_loss_and_gap_resum_over_decorated_linkless_diagrams(measure, schedule):
     L = shifting_valleys()
-    r = resummed_loss(schedule, L, 3, measure)
+    r = resummed_loss(schedule, 3, landscape=L, measure=measure)
     assert r.series(3) == expected_loss(schedule, 3, landscape=L, method="exact", measure=measure)
 
 
@@ -82,14 +83,14 @@ def test_training_loss_and_gap_resum_over_decorated_linkless_diagrams(measure, s
                                       sgd(3, epochs=2, reshuffle="random")], ids=str)
 def test_displacement_resums_with_a_loose_end(schedule):
     L = three_parameters()
-    r = resummed_displacement(schedule, L, 3)
+    r = resummed_displacement(schedule, 3, landscape=L)
     assert r.series(3) == expected_displacement(schedule, 3, landscape=L, method="exact")
 
 
 def test_random_reshuffling_test_loss():
     L = valley_of_death()
     schedule = sgd(3, epochs=2, reshuffle="random")
-    assert resummed_loss(schedule, L, 3).series(3) == \
+    assert resummed_loss(schedule, 3, landscape=L).series(3) == \
         expected_loss(schedule, 3, landscape=L, method="exact")
 
 
@@ -101,16 +102,16 @@ def test_quadratic_gaussian_landscape_is_resummed_exactly_at_order_two(schedule)
     a polynomial of degree 2T, and the displacement is exact from one edge."""
     L = mean_estimation(hessian=sympy.Rational(3, 2), noise=2, init=1)
     full = expected_loss(schedule, 2 * schedule.T, landscape=L, method="exact")
-    assert sympy.expand(resummed_loss(schedule, L, 2).expr - full.removeO()) == 0
+    assert sympy.expand(resummed_loss(schedule, 2, landscape=L).expr - full.removeO()) == 0
     move = expected_displacement(schedule, schedule.T, landscape=L, method="exact")
-    assert resummed_displacement(schedule, L, 1).expr == move.removeO()
+    assert resummed_displacement(schedule, 1, landscape=L).expr == move.removeO()
 
 
 def test_skewed_quadratic_is_resummed_exactly_at_order_two():
     L = skewed_quadratic()
     schedule = sgd(2, epochs=2)
     full = expected_loss(schedule, 2 * schedule.T, landscape=L, method="exact")
-    assert sympy.expand(resummed_loss(schedule, L, 2).expr - full.removeO()) == 0
+    assert sympy.expand(resummed_loss(schedule, 2, landscape=L).expr - full.removeO()) == 0
 
 
 def test_batch_size_enters_as_one_over_b_per_edge():
@@ -131,7 +132,8 @@ def test_numeric_equals_exact_polynomial(make, schedule):
     L = make()
     rates = [sympy.Rational(1, 1000), sympy.Rational(1, 20), sympy.Rational(1, 5),
              sympy.Rational(1, 2)]
-    for r in (resummed_loss(schedule, L, 3), resummed_displacement(schedule, L, 3)):
+    for r in (resummed_loss(schedule, 3, landscape=L),
+              resummed_displacement(schedule, 3, landscape=L)):
         values = r(np.array([float(q) for q in rates]))
         for q, v in zip(rates, values):
             exact = r.expr.subs(r.eta, q)
@@ -140,13 +142,13 @@ def test_numeric_equals_exact_polynomial(make, schedule):
 
 
 def test_call_accepts_scalars_and_arrays():
-    r = resummed_loss(sgd(3), shifting_valleys(), 2)
+    r = resummed_loss(sgd(3), 2, landscape=shifting_valleys())
     grid = np.array([[0.0, 0.1], [0.2, 0.3]])
     values = r(grid)
     assert values.shape == (2, 2)
     assert r(0.2).shape == () and float(r(0.2)) == values[1, 0]
     assert float(r(0.0)) == 2.0  # the initial loss A + B^2
-    w = resummed_displacement(sgd(3), shifting_valleys(), 2)
+    w = resummed_displacement(sgd(3), 2, landscape=shifting_valleys())
     assert w(grid).shape == (2, 2, 2) and np.all(w(0.0) == 0)
 
 
@@ -155,8 +157,8 @@ def test_exponential_propagator_differs_at_relative_order_eta():
     leading term agrees and the relative difference shrinks linearly in eta."""
     L = mean_estimation(init=1)
     schedule = sgd(100)
-    exact = resummed_loss(schedule, L, 2)
-    approx = resummed_loss(schedule, L, 2, propagator="exponential")
+    exact = resummed_loss(schedule, 2, landscape=L)
+    approx = resummed_loss(schedule, 2, landscape=L, propagator="exponential")
     assert "exponential" in repr(approx)
     rates = np.array([0.001, 0.002, 0.004])
     gap = np.abs(approx(rates) / exact(rates) - 1)
@@ -186,7 +188,7 @@ def test_resummed_stays_bounded_and_converges_where_the_series_diverges():
     rates = np.array([0.05, 0.1, 0.3])
     previous = None
     for T in (10, 100, 1000):
-        values = resummed_loss(sgd(T), L, 2)(rates)
+        values = resummed_loss(sgd(T), 2, landscape=L)(rates)
         assert np.allclose(values, _mean_estimation_loss(rates, T), rtol=1e-12)
         polynomial = _polynomial(L, sgd, 2, T, rates)
         if T == 1000:
@@ -204,9 +206,9 @@ def test_theorem_two_limit_for_a_non_gaussian_minimum():
     (1 - eta H)^2)."""
     L = gauss()
     eta = np.array([0.05, 0.2])
-    v100, v200, v400 = (resummed_loss(sgd(T), L, 3)(eta) for T in (100, 200, 400))
+    v100, v200, v400 = (resummed_loss(sgd(T), 3, landscape=L)(eta) for T in (100, 200, 400))
     assert np.all(np.abs(v400 - v200) < 0.2 * np.abs(v200 - v100))
-    first, second = (resummed_loss(sgd(400), L, d)(eta) for d in (1, 2))
+    first, second = (resummed_loss(sgd(400), d, landscape=L)(eta) for d in (1, 2))
     assert np.allclose(first, 0.5, rtol=1e-12)
     limit = 0.5 + 0.5 * eta / (2 * (2 - eta / 2))
     q = (1 - eta / 2)**2
@@ -225,8 +227,8 @@ def test_agrees_with_simulation_where_the_polynomial_is_far_off():
     L = skewed_quadratic()
     schedule = sgd(10, epochs=20)
     eta = 0.3
-    r = resummed_loss(schedule, L, 2)
-    sim = simulate(L, schedule, lr=[eta], trials=20_000, seed=11)
+    r = resummed_loss(schedule, 2, landscape=L)
+    sim = simulate(landscape=L, schedule=schedule, lr=[eta], trials=20_000, seed=11)
     mean, sem = sim.test_loss[0, -1], sim.test_loss_sem[0, -1]
     assert abs(float(r(eta)) - mean) < 3 * sem
     n = sympy.Symbol("n", integer=True, positive=True)
@@ -242,30 +244,38 @@ def test_truncation_error_near_a_minimum_is_second_order_in_eta():
     L = gauss()
     schedule = sgd(400)
     rates = np.array([0.025, 0.05, 0.1])
-    sim = simulate(L, schedule, lr=rates, trials=100_000, seed=5)
-    miss = sim.test_loss[:, -1] - resummed_loss(schedule, L, 2)(rates)
+    sim = simulate(landscape=L, schedule=schedule, lr=rates, trials=100_000, seed=5)
+    miss = sim.test_loss[:, -1] - resummed_loss(schedule, 2, landscape=L)(rates)
     assert np.all(np.abs(miss) < 0.1 * rates**2 + 3 * sim.test_loss_sem[:, -1])
     assert np.all(np.abs(miss[1:]) > 3 * sim.test_loss_sem[1:, -1])
 
 
 # -- wiring and errors ----------------------------------------------------------------
 
-def test_expected_loss_resum_returns_a_resummed():
+def test_the_resummed_front_door():
     L = shifting_valleys()
-    r = expected_loss(sgd(3), 2, landscape=L, resum=True)
-    assert isinstance(r, Resummed) and r == resummed_loss(sgd(3), L, 2)
-    assert r == expected_loss(sgd(3), 2, landscape=L, method="diagrams", resum=True)
+    r = resummed_loss(sgd(3), 2, landscape=L)
+    assert isinstance(r, Resummed) and r == Resummed(sgd(3), L, 2)
+    assert r.measure == "test" and r.label == "test loss"
     assert repr(r) == ("Resummed(test loss, sgd(N=3, batch=1, epochs=1, reshuffle='fixed'), "
                        "order=2, 5 terms)")
-    w = expected_displacement(sgd(3), 2, landscape=L, resum=True)
+    w = resummed_displacement(sgd(3), 2, landscape=L)
     assert w.measure == "weights" and w.series(2) == \
         expected_displacement(sgd(3), 2, landscape=L, method="exact")
     eta = sympy.Symbol("lr")
-    assert expected_loss(sgd(3), 1, landscape=L, resum=True, eta=eta).expr.free_symbols == {eta}
+    assert resummed_loss(sgd(3), 1, landscape=L, eta=eta).expr.free_symbols == {eta}
+    gap = resummed_loss(sgd(3), 2, landscape=L, measure="gap", propagator="exponential")
+    assert gap.measure == "gap" and gap.propagator == "exponential"
+
+
+def test_expected_loss_has_no_resum_option():
+    """One function, one return type: the resummed form is its own function."""
+    with pytest.raises(TypeError, match="resum"):
+        expected_loss(sgd(3), 2, landscape=shifting_valleys(), resum=True)
 
 
 def test_resummed_is_frozen():
-    r = resummed_loss(sgd(2), shifting_valleys(), 1)
+    r = resummed_loss(sgd(2), 1, landscape=shifting_valleys())
     with pytest.raises(AttributeError):
         r.order = 3
 
@@ -274,25 +284,33 @@ def test_errors():
     L = shifting_valleys()
     N = sympy.Symbol("N", integer=True, positive=True)
     with pytest.raises(ScheduleError, match="symbolic"):
-        expected_loss(sgd(N), 2, landscape=L, resum=True)
+        resummed_loss(sgd(N), 2, landscape=L)
     with pytest.raises(LandscapeError, match="landscape"):
-        expected_loss(sgd(3), 2, resum=True)
-    with pytest.raises(ValueError, match="method='diagrams'"):
-        expected_loss(sgd(3), 2, landscape=L, method="exact", resum=True)
-    with pytest.raises(MeasureError, match="mean"):
-        expected_loss(sgd(3), 2, landscape=L, moment=2, resum=True)
+        resummed_loss(sgd(3), 2, landscape=None)
+    with pytest.raises(TypeError, match="landscape"):
+        resummed_loss(sgd(3), 2)
+    with pytest.raises(InputTypeError, match="Landscape"):
+        resummed_displacement(sgd(3), 2, landscape={"loss": 1})
+    with pytest.raises(InputTypeError, match="schedule"):
+        resummed_loss([[0], [1]], 2, landscape=L)
+    with pytest.raises(InputTypeError, match="Symbol"):
+        resummed_loss(sgd(3), 2, landscape=L, eta="eta")
+    with pytest.raises(MeasureError, match="resummed_displacement"):
+        resummed_loss(sgd(3), 2, landscape=L, measure="weights")
     with pytest.raises(MeasureError):
-        resummed_loss(sgd(3), L, 2, measure="weights")
+        resummed_loss(sgd(3), 2, landscape=L, measure="variance")
     with pytest.raises(OrderError):
-        expected_loss(sgd(3), -1, landscape=L, resum=True)
+        resummed_loss(sgd(3), -1, landscape=L)
     with pytest.raises(OrderError):
-        resummed_loss(sgd(3), L, 2).series(-1)
-    with pytest.raises(ValueError, match="propagator"):
-        resummed_loss(sgd(3), L, 2, propagator="continuous")
+        resummed_loss(sgd(3), 2, landscape=L).series(-1)
+    with pytest.raises(MethodError, match="propagator"):
+        resummed_loss(sgd(3), 2, landscape=L, propagator="continuous")
+    with pytest.raises(MethodError, match="discrete"):
+        resummed_loss(sgd(3), 2, landscape=L, propagator="exponential").expr
     with pytest.raises(NonFiniteError):
-        resummed_loss(sgd(3), L, 2)(np.nan)
+        resummed_loss(sgd(3), 2, landscape=L)(np.nan)
     H = sympy.Symbol("H", positive=True)
-    symbolic = resummed_loss(sgd(2), mean_estimation(hessian=H, init=1), 2)
+    symbolic = resummed_loss(sgd(2), 2, landscape=mean_estimation(hessian=H, init=1))
     with pytest.raises(LandscapeError, match="rational"):
         symbolic.expr
     with pytest.raises(LandscapeError, match="numeric"):
@@ -304,7 +322,8 @@ def test_resummed_series_lists_its_diagrams():
     from symsgd.tensors import evaluate_expr
 
     L = shifting_valleys()
-    series = resummed_loss(sgd(3), L, 2).series(2)
+    series = resummed_loss(sgd(3), 2, landscape=L).series(2)
     for k in range(3):
-        total = sum(c.weight * evaluate_expr(c.value, L.cumulant) for c in series.diagrams(k))
+        total = sum(c.weight * evaluate_expr(c.value, L.cumulant)
+                    for c in contributions_of(series, k))
         assert total == series.coeff(k)

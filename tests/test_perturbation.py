@@ -1,4 +1,4 @@
-"""Direct perturbation (symsgd.perturbation) against the exact engine, and the named results.
+"""Direct perturbation (symsgd.routes.direct) against the exact engine, and the named results.
 
 The oracle is the brute-force exact engine (``method='exact'``): symbolic SGD
 on polynomial landscapes with exact rationals.  The direct route's symbolic
@@ -12,10 +12,10 @@ import pytest
 import sympy
 from sympy.stats import Exponential, Normal
 
-from symsgd.errors import MeasureError, OrderError, ScheduleError
-from symsgd.expansion import expected_displacement, expected_loss
+from symsgd.errors import InputTypeError, MeasureError, OrderError, ScheduleError
+from symsgd import expected_displacement, expected_loss
 from symsgd.landscape import Landscape
-from symsgd.perturbation import expand, weight_function
+from symsgd.routes.direct import expand, weight_function
 from symsgd.schedule import Schedule, gd, sgd
 from symsgd.series import ETA
 from symsgd.tensors import Contraction, collect_contractions, evaluate_expr
@@ -283,7 +283,7 @@ def test_bad_input():
         sgd(5, batch=2)
     with pytest.raises(ScheduleError):
         expand(sgd(N, epochs=2, reshuffle=3), 1)
-    with pytest.raises(TypeError):
+    with pytest.raises(InputTypeError):
         expand([[0]], 1)
 
 

@@ -382,7 +382,7 @@ def test_latex_of_random_contractions_is_valid_and_faithful(graph):
 
 def test_latex_of_direct_route_contractions_is_valid_and_faithful():
     """Every contraction, coefficient and series of the direct route to order 4 (scalar, vector)."""
-    from symsgd.expansion import expected_displacement, expected_loss
+    from symsgd import expected_displacement, expected_loss
     from symsgd.schedule import gd, sgd
     N, B = sympy.symbols("N B", integer=True, positive=True)
     series = [

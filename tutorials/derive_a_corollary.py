@@ -14,9 +14,7 @@ Run top to bottom: ``python tutorials/derive_a_corollary.py``.
 import numpy as np
 import sympy
 
-from symsgd.expansion import expected_displacement, expected_loss
-from symsgd.landscape import Landscape
-from symsgd.schedule import gd, sgd
+from symsgd import Landscape, expected_displacement, expected_loss, gd, sgd
 from symsgd.tensors import Contraction
 
 N, B, E = sympy.symbols("N B E", integer=True, positive=True)

@@ -32,14 +32,11 @@ import pathlib
 import matplotlib.pyplot as plt
 import sympy
 
+from symsgd import Landscape, Series, expected_loss, sgd
 from symsgd.diagrams import (Diagram, count_embeddings, draw, embedding_automorphisms,
-                             enumerate_diagrams, iter_embeddings, weight)
-from symsgd.diagrams.values import contributions, uvalue
+                             enumerate_diagrams, iter_embeddings, uvalue, weight)
 from symsgd.distributions import Dataset
-from symsgd.expansion import expected_loss
-from symsgd.landscape import Landscape
-from symsgd.schedule import sgd
-from symsgd.series import Series
+from symsgd.routes.diagrams import contributions
 from symsgd.tensors import Contraction, collect_contractions
 
 OUT = pathlib.Path(os.environ.get("SYMSGD_OUT", "out"))

@@ -27,11 +27,8 @@ Run top to bottom: ``python tutorials/named_results.py`` (about 15 s on two core
 import sympy
 from sympy.stats import Exponential, Normal
 
+from symsgd import ETA, Landscape, Series, expected_displacement, expected_loss, gd, sgd
 from symsgd.distributions import Dataset
-from symsgd.expansion import expected_displacement, expected_loss
-from symsgd.landscape import Landscape
-from symsgd.schedule import gd, sgd
-from symsgd.series import ETA, Series
 from symsgd.tensors import Contraction, collect_contractions
 
 N, B, E, M = sympy.symbols("N B E M", integer=True, positive=True)
@@ -65,24 +62,24 @@ LANDSCAPES = [
 ]
 
 
-def direct(schedule, order, quantity="test"):
+def direct(schedule, order, measure="test"):
     """The symbolic series of the direct route (no landscape: contractions remain)."""
-    if quantity == "weights":
+    if measure == "weights":
         return expected_displacement(schedule, order, method="direct")
-    return expected_loss(schedule, order, method="direct", measure=quantity)
+    return expected_loss(schedule, order, method="direct", measure=measure)
 
 
-def exact(schedule, order, landscape, quantity="test"):
+def exact(schedule, order, landscape, measure="test"):
     """The brute-force exact engine's series on a landscape."""
-    if quantity == "weights":
+    if measure == "weights":
         return expected_displacement(schedule, order, landscape=landscape, method="exact")
-    return expected_loss(schedule, order, landscape=landscape, measure=quantity, method="exact")
+    return expected_loss(schedule, order, landscape=landscape, measure=measure, method="exact")
 
 
 def at_rate(series, factor):
     """The series with ``eta`` replaced by ``factor * eta``."""
     return Series(tuple(c * sympy.sympify(factor)**k for k, c in enumerate(series)),
-                  eta=series.eta, label=series.label)
+                  eta=series.eta, measure=series.measure, moment=series.moment)
 
 
 def value(expr, landscape, **sizes):
@@ -325,7 +322,7 @@ def gdc_gap(L, n, bs, ep):
     at0 = dict(zip(L.params, L.init))
     grad_trC = [sympy.diff(trC, p).subs(at0) for p in L.params]
     # subtract lam E tr C(theta_T) = lam (tr C + grad tr C . E(theta_T - theta_0)) + O(eta^3)
-    test = loss.as_expr() - lam * (trC.subs(at0) + ETA * sum(
+    test = loss.removeO() - lam * (trC.subs(at0) + ETA * sum(
         g * d for g, d in zip(grad_trC, disp.coeff(1))))
     weights = disp.removeO()
 

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
-__all__ = ["TreeLayout", "tree_layout", "normalize", "act", "orbit", "canonical_form"]
+__all__ = ["TreeLayout", "tree_layout", "normalize", "act", "orbit", "canonical_form",
+           "set_partitions"]
 
 
 @dataclass(frozen=True)
@@ -153,3 +155,19 @@ def canonical_form(parents, labels, colors=None):
         relabelled[layout.new[v] - 1] = labels[v - 1]
     members = orbit(normalize(relabelled), layout.generators)
     return layout.parents, min(members), layout.group_order // len(members)
+
+
+@lru_cache(maxsize=None)
+def set_partitions(n: int) -> tuple[tuple[int, ...], ...]:
+    """All set partitions of ``n`` items as restricted growth strings (``Bell(n)`` of them).
+
+    >>> set_partitions(3)
+    ((0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1), (0, 1, 2))
+    """
+    if n == 0:
+        return ((),)
+    out = []
+    for rgs in set_partitions(n - 1):
+        top = max(rgs, default=-1) + 1
+        out.extend(rgs + (b,) for b in range(top + 1))
+    return tuple(sorted(out))

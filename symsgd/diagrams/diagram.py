@@ -4,7 +4,7 @@ A diagram with ``d`` edges has nodes ``0..d``; node 0 is the root.  A non-root
 node with ``k`` children stands for ``grad^(k+1) l_x``, the root with ``k``
 children for ``grad^k s``; the nodes of one block share a data point and
 evaluate to their joint cumulant; edges contract indices through ``eta``
-(``../shared/THEORY.md``).
+(Tenka, sections 2.2 and B.3).
 
 Diagrams are canonical: the nodes are numbered in a canonical preorder (every
 parent before its children) and the blocks by first occurrence, so equal
@@ -15,7 +15,7 @@ children in parentheses:
 >>> D = Diagram.from_string('*(a(b), a)')
 >>> D
 Diagram('*(a, a(b))')
->>> D == Diagram.from_parents([None, 0, 1, 0], [[1, 3], [2]])
+>>> D == Diagram.from_parents([None, 0, 1, 0], blocks=[[1, 3], [2]])
 True
 >>> D.order, D.n_automorphisms, D.parents, D.blocks
 (3, 1, (None, 0, 0, 2), ((1, 2), (3,)))
@@ -28,14 +28,11 @@ import re
 import sympy
 from sympy import Expr, Integer, Tuple
 
-from ..errors import SymsgdError
 from ._canon import canonical_form
+from ._errors import DiagramError
+from .draw import draw as _draw, to_tikz as _to_tikz
 
-__all__ = ["Diagram", "DiagramError"]
-
-
-class DiagramError(SymsgdError, ValueError):
-    """An invalid diagram: not a tree, a partition that does not cover the nodes, ..."""
+__all__ = ["Diagram"]
 
 
 _INTS = [Integer(i) for i in range(256)]
@@ -100,7 +97,7 @@ class Diagram(Expr):
         return obj
 
     @classmethod
-    def from_parents(cls, parents, blocks=None) -> "Diagram":
+    def from_parents(cls, parents, *, blocks=None) -> "Diagram":
         """The diagram of a parent array and a list of blocks, with any node labels.
 
         Args:
@@ -109,7 +106,7 @@ class Diagram(Expr):
             blocks: an iterable of iterables of non-root nodes, each non-root
                 node in exactly one; ``None`` puts every node in its own block.
 
-        >>> Diagram.from_parents([2, 2, None], [[0, 1]])
+        >>> Diagram.from_parents([2, 2, None], blocks=[[0, 1]])
         Diagram('*(a, a)')
         """
         parents = list(parents)
@@ -188,7 +185,7 @@ class Diagram(Expr):
 
     @property
     def order(self) -> int:
-        """The number of edges ``d`` (the power of ``eta``)."""
+        """The number of edges ``d``: the diagram contributes to the power ``eta**d``."""
         return len(self.args[0])
 
     @property
@@ -210,7 +207,11 @@ class Diagram(Expr):
 
     @property
     def children(self) -> tuple[tuple[int, ...], ...]:
-        """The children of every node."""
+        """The children of every node.
+
+        >>> Diagram('*(a(b), c)').children
+        ((1, 2), (), (3,), ())
+        """
         self._ensure()
         kids: list[list[int]] = [[] for _ in range(self.n_nodes)]
         for v in range(1, self.n_nodes):
@@ -342,7 +343,11 @@ class Diagram(Expr):
         return "*" if v == 0 else _block_name(self.labels[v - 1])
 
     def text(self) -> str:
-        """The text form, e.g. ``'*(a, a(b))'``."""
+        """The text form, e.g. ``'*(a, a(b))'``.
+
+        >>> Diagram([0, 1], ['x', 'x']).text()
+        '*(a(a))'
+        """
         kids = self.children
 
         def node(v: int) -> str:
@@ -360,15 +365,23 @@ class Diagram(Expr):
         body = self.text().replace("*", r"\ast{}").replace(", ", ",\\,")
         return r"\mathcal{D}\left[" + body + r"\right]"
 
-    def to_tikz(self, **kwargs) -> str:
-        """A TikZ picture of the diagram (see :func:`symsgd.diagrams.draw.to_tikz`)."""
-        from .draw import to_tikz
-        return to_tikz(self, **kwargs)
+    def to_tikz(self, **options) -> str:
+        """A TikZ picture of the diagram; ``options`` as for :func:`symsgd.diagrams.to_tikz`.
 
-    def draw(self, ax=None, embedding=None, **kwargs):
-        """Draw with matplotlib (see :func:`symsgd.diagrams.draw.draw`); returns the axes."""
-        from .draw import draw
-        return draw(self, ax=ax, embedding=embedding, **kwargs)
+        >>> Diagram('*(a)').to_tikz().count('node[')
+        2
+        """
+        return _to_tikz(self, **options)
+
+    def draw(self, **options):
+        """Draw with matplotlib; ``options`` as for :func:`symsgd.diagrams.draw`; returns the axes.
+
+        >>> import matplotlib
+        >>> matplotlib.use('Agg')
+        >>> Diagram('*(a, a)').draw().get_title()
+        '*(a, a)'
+        """
+        return _draw(self, **options)
 
     def _repr_latex_(self) -> str:
         return "$" + sympy.latex(self) + "$"

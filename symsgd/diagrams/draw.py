@@ -8,6 +8,10 @@ block with several nodes is shown as a translucent outline (a thick rounded
 band through its nodes, bent into an arc where a straight band would cover
 a node outside the block).
 
+The pictures read only the diagram's structure (its parents, blocks and node
+names), so this module does not depend on :mod:`symsgd.diagrams.diagram`;
+:class:`~symsgd.diagrams.Diagram`'s drawing methods call it.
+
 >>> from symsgd.diagrams import Diagram
 >>> print(to_tikz(Diagram('*(a, a)')))
 \\begin{tikzpicture}[x=1cm, y=0.7cm]
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 
-from .diagram import Diagram, DiagramError
+from ._errors import DiagramError
 
 __all__ = ["layout", "to_tikz", "draw"]
 
@@ -33,7 +37,18 @@ _MPL_COLORS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "
                "tab:brown", "tab:pink")
 
 
-def layout(D: Diagram, embedding=None) -> list[tuple[float, float]]:
+#: What a picture reads from a diagram.
+_STRUCTURE = ("order", "n_nodes", "parents", "children", "depths", "blocks", "labels",
+              "node_name", "text")
+
+
+def _check(D):
+    if not all(hasattr(D, name) for name in _STRUCTURE):
+        raise DiagramError(f"expected a Diagram, got {type(D).__name__}")
+    return D
+
+
+def layout(D, *, embedding=None) -> list[tuple[float, float]]:
     """Positions ``(x, y)`` of the nodes of ``D``.
 
     Without an embedding, ``x`` is the height above the deepest leaf (root
@@ -44,14 +59,16 @@ def layout(D: Diagram, embedding=None) -> list[tuple[float, float]]:
     that share a cell are spread vertically within it (less than half a row
     from its centre), in node order, so that none hides another.
 
+    >>> from symsgd.diagrams import Diagram
     >>> layout(Diagram('*(a(b))'))
     [(2, 0.0), (1, 0.0), (0, 0.0)]
-    >>> layout(Diagram('*(a, a)'), [(None, 1), (0, 0), (0, 0)])
+    >>> layout(Diagram('*(a, a)'), embedding=[(None, 1), (0, 0), (0, 0)])
     [(1.0, 0.0), (0.0, -0.15), (0.0, 0.15)]
+
+    Raises:
+        DiagramError: ``D`` is not a diagram, or the embedding has the wrong length.
     """
-    if not isinstance(D, Diagram):
-        raise DiagramError(f"expected a Diagram, got {type(D).__name__}")
-    kids = D.children
+    kids = _check(D).children
     if embedding is not None:
         embedding = list(embedding)
         if len(embedding) != D.n_nodes:
@@ -128,15 +145,22 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def to_tikz(D: Diagram, embedding=None, x: float = 1.0, y: float = 0.7) -> str:
+def to_tikz(D, *, embedding=None, x: float = 1.0, y: float = 0.7) -> str:
     """TikZ code (a ``tikzpicture``) drawing ``D``, optionally at an embedding's cells.
 
     Args:
         D: the diagram.
         embedding: optional cells ``embedding[v] = (n, t)`` (see :func:`layout`).
         x, y: the unit lengths in cm.
+
+    Raises:
+        DiagramError: ``D`` is not a diagram, or the embedding has the wrong length.
+
+    >>> from symsgd.diagrams import Diagram
+    >>> 'x=2cm' in to_tikz(Diagram('*(a)'), x=2)
+    True
     """
-    pos = layout(D, embedding)
+    pos = layout(D, embedding=embedding)
     labels = D.labels
     lines = [f"\\begin{{tikzpicture}}[x={_fmt(x)}cm, y={_fmt(y)}cm]"]
     for v, (px, py) in enumerate(pos):
@@ -158,7 +182,7 @@ def to_tikz(D: Diagram, embedding=None, x: float = 1.0, y: float = 0.7) -> str:
     return "\n".join(lines)
 
 
-def draw(D: Diagram, ax=None, embedding=None, labels: bool = True, node_size: float = 80,
+def draw(D, *, ax=None, embedding=None, labels: bool = True, node_size: float = 80,
          schedule=None):
     """Draw ``D`` with matplotlib and return the axes.
 
@@ -177,8 +201,12 @@ def draw(D: Diagram, ax=None, embedding=None, labels: bool = True, node_size: fl
     outline per block with several nodes) and ``'space-time'`` (one square
     per cell of ``schedule``).
 
+    Raises:
+        DiagramError: ``D`` is not a diagram, or a schedule without an embedding.
+
     >>> import matplotlib
     >>> matplotlib.use('Agg')
+    >>> from symsgd.diagrams import Diagram
     >>> ax = draw(Diagram('*(a, a(b))'))
     >>> len(ax.collections[0].get_segments()), len(ax.collections[1].get_offsets())
     (3, 4)
@@ -190,7 +218,7 @@ def draw(D: Diagram, ax=None, embedding=None, labels: bool = True, node_size: fl
 
     if schedule is not None and embedding is None:
         raise DiagramError("a schedule's space-time is drawn under an embedding; give one")
-    pos = layout(D, embedding)
+    pos = layout(D, embedding=embedding)
     cells = sorted(schedule.cells) if schedule is not None else []
     outlines = []
     for b, block in enumerate(D.blocks):

@@ -4,7 +4,7 @@ An embedding of a diagram ``D`` assigns every non-root node a cell ``(n, t)``
 (point ``n`` in batch ``t``) such that times strictly increase from child to
 parent (the root sits at time ``T``) and the nodes of one block get the same
 row ``n``; nodes of different blocks may share a row or a cell
-(``../shared/THEORY.md``).  Embeddings are counted node-labelled; the master
+(Tenka, sections A.3 and B.3).  Embeddings are counted node-labelled; the master
 formula is
 
     [eta^d] E s(theta_T) = sum_D weight(D, schedule) * uvalue(D),
@@ -41,11 +41,11 @@ from sympy import QQ
 from sympy.polys.fields import field
 from sympy.polys.rings import ring
 
-from ..errors import ScheduleError
+from ..errors import MethodError, ScheduleError
 from ..schedule import BaseSchedule, GDSchedule, Schedule, SGDSchedule
-from ._canon import canonical_form
-from .diagram import Diagram, DiagramError
-from .enumerate import set_partitions
+from ._canon import canonical_form, set_partitions
+from ._errors import DiagramError
+from .diagram import Diagram
 
 __all__ = ["count_embeddings", "iter_embeddings", "embedding_automorphisms", "weight"]
 
@@ -64,7 +64,7 @@ def _check_schedule(schedule) -> BaseSchedule:
     return schedule
 
 
-def count_embeddings(D: Diagram, schedule: BaseSchedule, method: str = "auto"):
+def count_embeddings(D: Diagram, schedule: BaseSchedule, *, method: str = "auto"):
     """The number of node-labelled embeddings of ``D`` into ``schedule``'s space-time.
 
     Args:
@@ -78,6 +78,10 @@ def count_embeddings(D: Diagram, schedule: BaseSchedule, method: str = "auto"):
             closed form of the family, evaluated at the sizes) or ``'auto'``
             (``'dp'`` for numeric sizes, the closed form for symbolic ones, or
             when there are too many realizations to list).
+
+    Raises:
+        DiagramError, ScheduleError: not a diagram, not a schedule.
+        MethodError: an unknown ``method``.
 
     Returns:
         A SymPy Integer or Rational; for symbolic sizes an exact expression:
@@ -94,7 +98,7 @@ def count_embeddings(D: Diagram, schedule: BaseSchedule, method: str = "auto"):
     _check(D)
     _check_schedule(schedule)
     if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        raise MethodError(f"method must be one of {_METHODS}, got {method!r}")
     if method == "formula" or (method == "auto" and not schedule.is_concrete):
         return _formula(D, schedule)
     try:
@@ -228,7 +232,7 @@ def embedding_automorphisms(D: Diagram, embedding) -> int:
     return canonical_form(parents, D.labels, colors)[2]
 
 
-def weight(D: Diagram, schedule: BaseSchedule, count=None):
+def weight(D: Diagram, schedule: BaseSchedule, *, count=None):
     """The master-formula weight ``(-1/B)^d * count_embeddings(D, schedule) / |Aut(D)|``.
 
     ``[eta^d] E s(theta_T) = sum over diagrams D with d edges of weight(D) * uvalue(D)``.

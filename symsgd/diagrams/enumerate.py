@@ -17,10 +17,11 @@ from functools import lru_cache
 from typing import Iterator
 
 from ..errors import check_order
-from ._canon import orbit, tree_layout
+from ._canon import orbit, set_partitions, tree_layout
 from .diagram import Diagram
+from .embeddings import count_embeddings
 
-__all__ = ["enumerate_diagrams", "rooted_trees", "set_partitions"]
+__all__ = ["enumerate_diagrams", "rooted_trees"]
 
 
 @lru_cache(maxsize=None)
@@ -68,28 +69,12 @@ def rooted_trees(n_edges: int) -> tuple[tuple[int, ...], ...]:
                         for c in _tree_codes(n_edges + 1)))
 
 
-@lru_cache(maxsize=None)
-def set_partitions(n: int) -> tuple[tuple[int, ...], ...]:
-    """All set partitions of ``n`` items as restricted growth strings (``Bell(n)`` of them).
-
-    >>> set_partitions(3)
-    ((0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1), (0, 1, 2))
-    """
-    if n == 0:
-        return ((),)
-    out = []
-    for rgs in set_partitions(n - 1):
-        top = max(rgs, default=-1) + 1
-        out.extend(rgs + (b,) for b in range(top + 1))
-    return tuple(sorted(out))
-
-
-def enumerate_diagrams(order: int, linkless: bool = False, schedule=None,
+def enumerate_diagrams(order: int, *, linkless: bool = False, schedule=None,
                        statistic=None) -> Iterator[Diagram]:
     """Yield every diagram with ``order`` edges exactly once.
 
     Args:
-        order: the number of edges ``d >= 0``.
+        order: the number of edges ``d >= 0`` (the power of ``eta`` they contribute to).
         linkless: only diagrams without links (see :attr:`Diagram.links`).
         schedule: only diagrams with at least one embedding into this
             schedule (concrete: some realization admits one; symbolic: the
@@ -112,7 +97,6 @@ def enumerate_diagrams(order: int, linkless: bool = False, schedule=None,
         statistic = tuple(sorted(int(k) for k in statistic))
     accept = None
     if schedule is not None:
-        from .embeddings import count_embeddings
         accept = lambda D: count_embeddings(D, schedule) != 0  # noqa: E731
     partitions = set_partitions(order)
     for parents in rooted_trees(order):

@@ -15,7 +15,7 @@ every ``T`` and every batch size ``B``,
 
 where ``rvalue_f(D)`` contracts the cumulants of ``uvalue(D)`` with the
 propagator ``(I - eta H)^(t' - t - 1) eta`` on every edge instead of ``eta``
-(``../shared/THEORY.md``).  The embeddings of ``D`` are summed as time
+(Tenka, Theorem 1, sections A.4.2 and B.5).  The embeddings of ``D`` are summed as time
 assignments weighted by their row count: the product over blocks of the
 number of points in every batch that the block's nodes occupy.  Keeping the
 linkless diagrams with at most ``d`` edges gives a function of ``eta`` whose
@@ -42,9 +42,11 @@ Two evaluations:
   in :mod:`symsgd.diagrams._integrals`).  Both differ from the discrete form
   at relative order ``eta``.
 
+Build one with :func:`symsgd.resummed_loss` or :func:`symsgd.resummed_displacement`:
+
+>>> from symsgd import resummed_loss, sgd
 >>> from symsgd.landscapes import mean_estimation
->>> from symsgd.schedule import sgd
->>> r = resummed_loss(sgd(3), mean_estimation(init=1), 2)
+>>> r = resummed_loss(sgd(3), 2, landscape=mean_estimation(init=1))
 >>> r
 Resummed(test loss, sgd(N=3, batch=1, epochs=1, reshuffle='fixed'), order=2, 5 terms)
 
@@ -66,7 +68,7 @@ import functools
 import itertools
 import string
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 import numpy as np
 import opt_einsum
@@ -74,19 +76,19 @@ import sympy
 from sympy import QQ
 from sympy.polys.rings import ring
 
-from ..errors import (LandscapeError, MeasureError, NonFiniteError, OrderError, ScheduleError,
-                      check_order)
+from ..errors import (InputTypeError, LandscapeError, MethodError, NonFiniteError, OrderError,
+                      ScheduleError, check_order)
 from ..measures import NAMES, root_products
 from ..landscape import Landscape
 from ..schedule import BaseSchedule
 from ..series import ETA, Series
+from ._errors import DiagramError
 from ._integrals import continuum, integrate
 from .diagram import Diagram
 from .enumerate import enumerate_diagrams
 from .values import decorated_values
 
-__all__ = ["Resummed", "resummed_loss", "resummed_displacement", "rvalue_terms", "RTerm",
-           "PROPAGATORS"]
+__all__ = ["Resummed", "rvalue_terms", "RTerm", "PROPAGATORS"]
 
 #: Edge propagators of the numeric evaluation.
 PROPAGATORS = ("discrete", "exponential", "integral")
@@ -97,7 +99,11 @@ _RING, _ETA = ring("eta", QQ)
 
 @dataclass(frozen=True)
 class RTerm:
-    """One linkless decorated diagram of the resummed expansion.
+    """One linkless decorated diagram of the resummed expansion (see :func:`rvalue_terms`).
+
+    >>> term = rvalue_terms(1, 'test', 1, 3)[1]
+    >>> term.diagram, term.factor, term.subscripts(eigen=False)
+    (Diagram('*(a)'), -1, 'b,a,ab->')
 
     Attributes:
         diagram: the linkless diagram ``D``.
@@ -120,16 +126,16 @@ class RTerm:
 
     def __post_init__(self):
         if not isinstance(self.diagram, Diagram):
-            raise TypeError(f"expected a Diagram, got {type(self.diagram).__name__}")
+            raise DiagramError(f"expected a Diagram, got {type(self.diagram).__name__}")
         d = self.diagram.order
         if not (len(self.parents) == len(self.rows) == len(self.edges) == d):
-            raise ValueError(f"a term of a diagram with {d} edges needs {d} parents, rows, edges")
+            raise DiagramError(f"a term of a diagram with {d} edges needs {d} parents, rows, edges")
         if any(p is not None and not 0 <= p < v for v, p in enumerate(self.parents, start=1)):
-            raise ValueError(f"parents {self.parents} must precede their children")
+            raise DiagramError(f"parents {self.parents} must precede their children")
 
     @property
     def order(self) -> int:
-        """The number of edges."""
+        """The number of edges: the power of ``eta`` of the diagram's uvalue."""
         return self.diagram.order
 
     @functools.cached_property
@@ -177,22 +183,26 @@ def rvalue_terms(order: int, measure: str, batch, N) -> tuple:
     """The linkless decorated diagrams with at most ``order`` edges, as :class:`RTerm` s.
 
     Args:
-        order: the highest number of edges.
+        order: the highest number of edges (a power of ``eta``).
         measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
         batch: the batch size ``B``.
         N: the number of training points (for the training-root factors).
+
+    Raises:
+        OrderError: an order that is negative or beyond 16.
+        MeasureError: an unknown measure.
 
     >>> [(t.diagram.text(), t.factor) for t in rvalue_terms(2, 'test', 1, 3)]
     [('*', 1), ('*(a)', -1), ('*(a, a)', 1/2), ('*(a, b)', 1/2), ('*(a(a))', 1)]
     """
     if check_order(order) > 16:
         raise OrderError(f"order {order} is beyond the resummed expansion's reach (16)")
-    root_products(measure, 1)
+    root_products(measure)
     only_linkless = measure in ("test", "weights")
     out = []
     for d in range(order + 1):
         for D in enumerate_diagrams(d, linkless=only_linkless):
-            for f, g in decorated_values(D, measure, 1, N):
+            for f, g in decorated_values(D, measure=measure, N=N):
                 if not only_linkless and _graph_links(g):
                     continue
                 out.append(_term(D, g, (-sympy.Integer(1) / batch) ** d / D.n_automorphisms * f))
@@ -385,12 +395,20 @@ class Resummed:
     polynomial in :attr:`eta` (rational statistics, discrete propagator) and
     :meth:`series` its Taylor expansion.
 
-    Build one with :func:`resummed_loss` or :func:`resummed_displacement`.
+    Build one with :func:`symsgd.resummed_loss` or :func:`symsgd.resummed_displacement`
+    (they check their arguments first).
+
+    >>> from symsgd import sgd
+    >>> from symsgd.landscapes import mean_estimation
+    >>> r = Resummed(sgd(2), mean_estimation(init=1), 1, measure='weights')
+    >>> r.expr, r.label
+    ([eta**2 - 2*eta], 'weight displacement')
 
     Attributes:
         schedule: a concrete schedule.
         landscape: the landscape whose statistics at the initialization are used.
-        order: the highest number of edges of a linkless diagram kept.
+        order: the highest number of edges of a linkless diagram kept (the order in ``eta``
+            of the series it agrees with).
         measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
         propagator: ``'discrete'`` (exact), ``'exponential'`` (Remark 1's
             exponential, sums over times kept) or ``'integral'`` (Remark 1:
@@ -402,6 +420,7 @@ class Resummed:
     schedule: BaseSchedule
     landscape: Landscape
     order: int
+    _: KW_ONLY
     measure: str = "test"
     propagator: str = "discrete"
     eta: sympy.Symbol = ETA
@@ -409,7 +428,8 @@ class Resummed:
 
     def __post_init__(self):
         if not isinstance(self.schedule, BaseSchedule):
-            raise TypeError(f"schedule must be a symsgd schedule, got {type(self.schedule).__name__}")
+            raise InputTypeError(f"schedule must be a symsgd schedule, "
+                                 f"got {type(self.schedule).__name__}")
         if not self.schedule.is_concrete:
             raise ScheduleError(f"the resummed form sums over the embeddings into a concrete "
                                 f"space-time; {self.schedule} has symbolic sizes")
@@ -417,18 +437,24 @@ class Resummed:
             raise LandscapeError("the resummed form needs a landscape (its statistics at the "
                                  f"initialization), got {type(self.landscape).__name__}")
         if self.propagator not in PROPAGATORS:
-            raise ValueError(f"propagator must be one of {PROPAGATORS}, got {self.propagator!r}")
+            raise MethodError(f"propagator must be one of {PROPAGATORS}, got {self.propagator!r}")
         if self.propagator == "integral":
             continuum(self.schedule)
         if not isinstance(self.eta, sympy.Symbol):
-            raise TypeError("eta must be a SymPy Symbol")
+            raise InputTypeError(f"eta must be a SymPy Symbol, got {type(self.eta).__name__}")
         terms = rvalue_terms(self.order, self.measure, self.schedule.batch, self.schedule.N)
         object.__setattr__(self, "order", int(self.order))
         object.__setattr__(self, "terms", terms)
 
     @property
-    def quantity(self) -> str:
-        """What is predicted, e.g. ``'test loss'``."""
+    def label(self) -> str:
+        """What is predicted in words, e.g. ``'test loss'`` (from :attr:`measure`).
+
+        >>> from symsgd import resummed_displacement, sgd
+        >>> from symsgd.landscapes import mean_estimation
+        >>> resummed_displacement(sgd(2), 1, landscape=mean_estimation(init=1)).label
+        'weight displacement'
+        """
         return NAMES[self.measure]
 
     @property
@@ -443,26 +469,35 @@ class Resummed:
         The embeddings are listed one time assignment at a time (about ``T^order``
         of them): meant for small ``T``; call the object for large ``T``."""
         if self.propagator != "discrete":
-            raise ValueError("the exact form uses the discrete propagator; "
-                             "build the Resummed with propagator='discrete'")
+            raise MethodError("the exact form uses the discrete propagator; "
+                              "build the Resummed with propagator='discrete'")
         total = _exact_total(self.terms, self.landscape, self.schedule, self._vector)
         values = [p.as_expr(self.eta) for p in total]
         return sympy.ImmutableDenseNDimArray(values) if self._vector else values[0]
 
-    def series(self, order: int | None = None) -> Series:
-        """The Taylor expansion of :attr:`expr` to ``order`` (default: :attr:`order`).
+    def series(self, order: int) -> Series:
+        """The Taylor expansion of :attr:`expr` to ``eta**order``.
 
         Up to :attr:`order` it equals the diagram expansion's series.
+
+        Args:
+            order: the highest power of ``eta`` kept.
+
+        >>> from symsgd import resummed_loss, sgd
+        >>> from symsgd.landscapes import mean_estimation
+        >>> r = resummed_loss(sgd(2), 1, landscape=mean_estimation(init=1))
+        >>> r.series(1).coefficients, r.series(3).coefficients
+        ((1/2, -2), (1/2, -2, 1, 0))
         """
-        order = self.order if order is None else check_order(order)
+        order = check_order(order)
         values = list(self.expr) if self._vector else [self.expr]
         polys = [sympy.Poly(v, self.eta) for v in values]
         coeffs = []
         for k in range(order + 1):
             c = [p.coeff_monomial(self.eta ** k) for p in polys]
             coeffs.append(sympy.ImmutableDenseNDimArray(c) if self._vector else c[0])
-        return Series(tuple(coeffs), eta=self.eta, measure=self.measure, schedule=self.schedule,
-                      method="diagrams (resummed)")
+        return Series(tuple(coeffs), eta=self.eta, measure=self.measure, moment=1,
+                      schedule=self.schedule, method="diagrams (resummed)")
 
     @functools.cached_property
     def _numeric(self):
@@ -477,12 +512,23 @@ class Resummed:
                 kept.append((float(term.factor), term, K))
         return lam, kept, _memberships(self.schedule)
 
-    def __call__(self, eta) -> np.ndarray:
-        """The prediction at the learning rates ``eta`` (float64, shape of ``eta``,
-        plus ``(P,)`` for ``'weights'``)."""
-        rates = np.asarray(eta, dtype=np.float64)
+    def __call__(self, lr) -> np.ndarray:
+        """The prediction at the numeric learning rates ``lr`` (float64, shape of ``lr``,
+        plus ``(P,)`` for ``'weights'``).
+
+        Raises:
+            NonFiniteError: a learning rate that is NaN or infinite.
+            LandscapeError: statistics that are not numbers.
+
+        >>> from symsgd import resummed_loss, sgd
+        >>> from symsgd.landscapes import mean_estimation
+        >>> r = resummed_loss(sgd(3), 2, landscape=mean_estimation(init=1))
+        >>> r([0.0, 0.1]).round(6)
+        array([0.5     , 0.278051])
+        """
+        rates = np.asarray(lr, dtype=np.float64)
         if not np.all(np.isfinite(rates)):
-            raise NonFiniteError(f"learning rates must be finite, got {eta!r}")
+            raise NonFiniteError(f"learning rates must be finite, got {lr!r}")
         flat = rates.reshape(-1)
         lam, kept, memberships = self._numeric
         if self.propagator == "integral":
@@ -505,7 +551,7 @@ class Resummed:
 
     def __repr__(self) -> str:
         extra = "" if self.propagator == "discrete" else f", propagator={self.propagator!r}"
-        return (f"Resummed({self.quantity}, {self.schedule}, order={self.order}, "
+        return (f"Resummed({self.label}, {self.schedule}, order={self.order}, "
                 f"{len(self.terms)} terms{extra})")
 
 
@@ -516,45 +562,3 @@ def _floats(array, what: str) -> np.ndarray:
     except TypeError:
         raise LandscapeError(f"the numeric resummed value needs numeric statistics; "
                              f"{what} is {array}") from None
-
-
-def resummed_loss(schedule: BaseSchedule, landscape: Landscape, order: int, measure: str = "test",
-                  propagator: str = "discrete", eta: sympy.Symbol = ETA) -> Resummed:
-    """The resummed prediction of the expected test loss (or ``'train'``, ``'gap'``).
-
-    Args:
-        schedule: a concrete schedule (random reshuffling is averaged exactly).
-        landscape: the landscape.
-        order: the highest number of edges of a linkless diagram kept.
-        measure: ``'test'``, ``'train'`` or ``'gap'``.
-        propagator: ``'discrete'`` (exact), ``'exponential'`` or ``'integral'``
-            (Remark 1; see :class:`Resummed`).
-        eta: the learning-rate symbol of the exact form.
-
-    >>> from symsgd.landscapes import mean_estimation
-    >>> from symsgd.schedule import gd
-    >>> resummed_loss(gd(2, steps=2), mean_estimation(init=1), 2).expr
-    3*eta**4/4 - 3*eta**3 + 4*eta**2 - 2*eta + 1/2
-
-    Remark 1's approximation, here ``q^2/2 + (1 - q)^2/4`` with ``q = exp(-eta T)``:
-
-    >>> r = resummed_loss(gd(2, steps=100), mean_estimation(init=1), 2, propagator='integral')
-    >>> print(f"{float(r(0.01)):.6f}")
-    0.167562
-    """
-    if measure == "weights" or measure not in NAMES:
-        raise MeasureError(f"measure must be 'test', 'train' or 'gap', got {measure!r}; "
-                           "use resummed_displacement for the weights")
-    return Resummed(schedule, landscape, order, measure, propagator, eta)
-
-
-def resummed_displacement(schedule: BaseSchedule, landscape: Landscape, order: int,
-                          propagator: str = "discrete", eta: sympy.Symbol = ETA) -> Resummed:
-    """The resummed prediction of ``E theta_T - theta_0`` (the root is a loose end).
-
-    >>> from symsgd.landscapes import mean_estimation
-    >>> from symsgd.schedule import sgd
-    >>> resummed_displacement(sgd(2), mean_estimation(init=1), 1).expr
-    [eta**2 - 2*eta]
-    """
-    return Resummed(schedule, landscape, order, "weights", propagator, eta)

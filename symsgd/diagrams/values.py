@@ -1,10 +1,11 @@
-"""Values of diagrams and the diagram expansion of every measured quantity.
+"""Values of diagrams for every measure: uvalues and their decorations.
 
 The *uvalue* of a diagram (Tenka A.4.1) is a contraction: every non-root node
 with ``k`` children is ``grad^(k+1) l_x``, the root with ``k`` children is
 ``grad^k`` of the measured function, every block is the joint cumulant of its
 nodes (the outline rule), every edge contracts through ``eta`` (the power of
-``eta`` is kept outside).  The master formula (``../shared/THEORY.md``)
+``eta`` is kept outside).  The master formula (Tenka, sections 2.4 and B.3,
+with the embedding count of :mod:`symsgd.diagrams.embeddings`)
 
     [eta^d] E s(theta_T) = sum_D weight(D, schedule) * value_s(D)
 
@@ -17,44 +18,47 @@ holds for every measured function once ``value_s`` is the *decorated* value:
 * generalization gap: test minus training loss;
 * expected weights: the root has one child, whose slot towards the root
   becomes a free (vector) index -- a loose end;
-* second moments: ``grad^k (s s)`` by Leibniz, i.e. the root's children are
-  split in every way between two root factors (each decorated as above; two
-  training roots may share a new point: factor ``N / N^2``).
+* second moments (Tenka, section A.7): ``grad^k (s s)`` by Leibniz, i.e.
+  the root's children are split in every way between two root factors (each
+  decorated as above; two training roots may share a new point: factor
+  ``N / N^2``).
 
 Summing decorations labelled (every block, every subset) and dividing by
 ``|Aut(D)|`` is the sum over decorated diagrams up to symmetry by the
 orbit-stabilizer theorem.
 
->>> import sympy
->>> from symsgd.schedule import sgd
->>> N = sympy.Symbol('N', integer=True, positive=True)
+The sum itself is the diagram route, :mod:`symsgd.routes.diagrams`.
+
 >>> uvalue(Diagram('*(a, a)'))
 C:H
->>> diagram_expansion(sgd(N), 2)
-[l, -N*[G G], N*(2*N - 1)*[G H G]/2 + N*C:H/2]
+>>> uvalue(Diagram('*(a)'), measure='gap')
+-[tr C]/N
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import sympy
 from tqdm.auto import tqdm
 
-from .._progress import _quiet
 from .._graphcanon import connected_groups
-from ..errors import check_order
+from .._progress import _quiet
+from ..errors import InputTypeError, MeasureError, ScheduleError
 from ..measures import root_products
 from ..schedule import BaseSchedule
-from ..tensors import Contraction, evaluate_coefficients
-from .diagram import Diagram, DiagramError
+from ..series import Series
+from ..tensors import Contraction
+from ._canon import set_partitions
+from ._errors import DiagramError
+from .diagram import Diagram
 from .embeddings import count_embeddings
-from .enumerate import enumerate_diagrams, set_partitions
+from .enumerate import enumerate_diagrams
 
-__all__ = ["uvalue", "decorated_values", "diagram_expansion", "contributions", "Contribution"]
+__all__ = ["uvalue", "decorated_values", "atom", "Contribution", "contribution_table",
+           "contributions_of"]
 
 
 class Graph(NamedTuple):
@@ -71,8 +75,8 @@ class Graph(NamedTuple):
     edges: tuple
 
 
-def decorated_values(D: Diagram, measure: str = "test", moment: int = 1, N=None):
-    """The decorations of ``D`` for a measured quantity, as ``(factor, Graph)`` pairs.
+def decorated_values(D: Diagram, *, measure: str = "test", moment: int = 1, N=None):
+    """The decorations of ``D`` for a measure, as ``(factor, Graph)`` pairs.
 
     ``value_s(D) = sum factor * contraction(Graph)``; ``factor`` holds the
     powers of ``N`` of training roots and the measure's signs.
@@ -83,12 +87,16 @@ def decorated_values(D: Diagram, measure: str = "test", moment: int = 1, N=None)
         moment: 1, or 2 for the second moment (scalar measures).
         N: the number of training points (a number or symbol; default ``N``).
 
-    >>> [(f, atom(g)) for f, g in decorated_values(Diagram('*(a)'), 'gap')]
+    Raises:
+        DiagramError: ``D`` is not a diagram.
+        MeasureError: an unknown measure or moment.
+
+    >>> [(f, atom(g)) for f, g in decorated_values(Diagram('*(a)'), measure='gap')]
     [(-1/N, [tr C])]
     """
     if not isinstance(D, Diagram):
         raise DiagramError(f"expected a Diagram, got {type(D).__name__}")
-    plan = root_products(measure, moment)
+    plan = root_products(measure, moment=moment)
     N = sympy.Symbol("N", integer=True, positive=True) if N is None else sympy.sympify(N)
     merged = {}
     for sign, kinds in plan:
@@ -149,27 +157,33 @@ def atom(graph: Graph):
             [[index[v] for v in b] for b in graph.blocks if b[0] in index],
             [(index[e + 1], index[t]) for e, t in enumerate(graph.edges)
              if t is not None and e + 1 in index],
-            free=[index[e + 1] for e, t in enumerate(graph.edges) if t is None and e + 1 in index])
+            [index[e + 1] for e, t in enumerate(graph.edges) if t is None and e + 1 in index])
     return out
 
 
-def uvalue(D: Diagram, measure: str = "test", moment: int = 1, N=None):
-    """The uvalue of ``D`` for a measured quantity: a SymPy expression in contractions.
+def uvalue(D: Diagram, *, measure: str = "test", moment: int = 1, N=None):
+    """The uvalue of ``D`` for a measure: a SymPy expression in contractions.
 
     For the test loss (the default) it is a single
     :class:`~symsgd.tensors.Contraction`.
 
     >>> uvalue(Diagram('*(a(b))'))
     [G H G]
-    >>> uvalue(Diagram('*(a(b))'), 'weights')
+    >>> uvalue(Diagram('*(a(b))'), measure='weights')
     [G_a H_a^b]
     """
-    return sympy.Add(*(f * atom(g) for f, g in decorated_values(D, measure, moment, N)))
+    return sympy.Add(*(f * atom(g) for f, g in
+                       decorated_values(D, measure=measure, moment=moment, N=N)))
 
 
 @dataclass(frozen=True)
 class Contribution:
     """One diagram's share of a coefficient: ``weight * value``.
+
+    >>> import sympy
+    >>> c = Contribution(Diagram('*(a)'), sympy.Integer(-3), uvalue(Diagram('*(a)')))
+    >>> c.term
+    -3*[G G]
 
     Attributes:
         diagram: the diagram.
@@ -187,26 +201,27 @@ class Contribution:
 
     @property
     def term(self):
-        """``weight * value``."""
+        """``weight * value``.
+
+        >>> Contribution(Diagram('*'), sympy.S.One, uvalue(Diagram('*'))).term
+        l
+        """
         return self.weight * self.value
 
 
-def contributions(schedule: BaseSchedule, order: int, measure: str = "test", moment: int = 1,
-                  progress: bool | None = None) -> list:
-    """The diagrams that contribute to each coefficient, with weights and values.
+def contribution_table(schedule: BaseSchedule, order: int, measure: str, moment: int,
+                       progress: bool | None) -> list:
+    """The :class:`Contribution` of every diagram with at most ``order`` edges, by power of ``eta``.
 
-    Returns a list indexed by the power of ``eta``; entry ``k`` lists the
-    :class:`Contribution` of every diagram with ``k`` edges that embeds into
-    the schedule and has a non-zero value.
+    The arguments are taken as valid (the public entries check them:
+    :func:`symsgd.routes.diagrams.contributions` and :func:`contributions_of`).
+    Entry ``k`` lists every diagram with ``k`` edges that embeds into the
+    schedule and has a non-zero decorated value.
 
     >>> from symsgd.schedule import sgd
-    >>> [(c.diagram.text(), c.weight, c.value) for c in contributions(sgd(3, epochs=2), 2)[2]]
-    [('*(a, a)', 6, C:H), ('*(a, b)', 18, [G H G]), ('*(a(a))', 3, [G (grad tr C)/2]), ('*(a(b))', 15, [G H G])]
+    >>> [c.diagram.text() for c in contribution_table(sgd(3), 2, 'test', 1, False)[2]]
+    ['*(a, a)', '*(a, b)', '*(a(b))']
     """
-    order = check_order(order)
-    if not isinstance(schedule, BaseSchedule):
-        raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
-    root_products(measure, moment)
     N = sympy.sympify(schedule.N)
     B = sympy.sympify(schedule.batch)
     diagrams = [D for d in range(order + 1) for D in enumerate_diagrams(d)]
@@ -220,7 +235,8 @@ def contributions(schedule: BaseSchedule, order: int, measure: str = "test", mom
         count = count_embeddings(D, schedule)
         if count == 0:
             continue
-        value = sympy.Add(*(f * atom(g) for f, g in decorated_values(D, measure, moment, N)))
+        value = sympy.Add(*(f * atom(g) for f, g in
+                            decorated_values(D, measure=measure, moment=moment, N=N)))
         if value == 0:
             continue
         w = (-1 / B) ** D.order * count / D.n_automorphisms
@@ -229,59 +245,43 @@ def contributions(schedule: BaseSchedule, order: int, measure: str = "test", mom
     return out
 
 
-def _collect(terms):
-    acc = defaultdict(lambda: sympy.S.Zero)
-    for coeff, value in terms:
-        for term in sympy.Add.make_args(sympy.expand(value)):
-            c, atoms = [], []
-            for f in sympy.Mul.make_args(term):
-                (atoms if f.atoms(Contraction) else c).append(f)
-            acc[sympy.Mul(*atoms)] += coeff * sympy.Mul(*c)
-    out = []
-    for a, c in acc.items():
-        c = sympy.factor(sympy.together(c))
-        if c != 0:
-            out.append(c * a)
-    return sympy.Add(*out)
+def contributions_of(series: Series, k: int) -> tuple:
+    """The diagrams behind the coefficient of ``eta**k`` of a series, whatever route derived it.
 
-
-def diagram_expansion(schedule: BaseSchedule, order: int, measure: str = "test",
-                      moment: int = 1, progress: bool | None = None) -> list:
-    """The coefficients of ``eta^0..eta^order`` of ``E[s(theta_T)^moment]`` from diagrams.
+    Returns the :class:`Contribution` of every diagram with ``k`` edges that
+    embeds into the series' schedule: its weight (embeddings over
+    automorphisms, times ``(-1/B)^k``) and its decorated uvalue, a
+    contraction.  Their terms add up to the symbolic coefficient; evaluated on
+    a landscape's statistics, to the coefficient of a series derived on it.
 
     Args:
-        schedule: any schedule, with numeric or symbolic sizes.
-        order: the highest power of ``eta``.
-        measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
-        moment: 1 for the mean, 2 for the second moment.
-        progress: show a progress bar (default: only for long runs).
+        series: a :class:`~symsgd.Series` that records its schedule, measure
+            and moment (every route's result does).
+        k: the power of ``eta``.
 
-    Returns:
-        A list of SymPy expressions linear in contractions (or in products of
-        two, for second moments), coefficients factored; rank-1 contractions
-        for ``'weights'``.
+    Raises:
+        InputTypeError: ``series`` is not a Series.
+        OrderError: ``k`` outside ``0..series.order``.
+        MeasureError, ScheduleError: the series records no measure or no schedule
+            (built by hand, or a combination of series).
 
-    >>> from symsgd.schedule import gd
-    >>> diagram_expansion(gd(3, steps=2), 1, 'train')
-    [l, -2*[G G] - 2*[tr C]/3]
+    >>> import sympy
+    >>> from symsgd import expected_loss, sgd
+    >>> N = sympy.Symbol('N', integer=True, positive=True)
+    >>> s = expected_loss(sgd(N), 2, method='direct')
+    >>> [(c.diagram.text(), c.weight, c.value) for c in contributions_of(s, 2)]
+    [('*(a, a)', N/2, C:H), ('*(a, b)', N**2/2, [G H G]), ('*(a(b))', N**2/2 - N/2, [G H G])]
+    >>> sympy.expand(sum(c.term for c in contributions_of(s, 2)) - s.coeff(2))
+    0
     """
-    table = contributions(schedule, order, measure, moment, progress)
-    return [_collect((c.weight, c.value) for c in row) for row in table]
-
-
-def diagrams_route(schedule, order, landscape, quantity, moment, progress):
-    """The ``'diagrams'`` route of :data:`symsgd.expansion.METHODS`.
-
-    Without a landscape the coefficients are expressions in contractions
-    (rank-1 contractions for ``'weights'``); with one they are evaluated on
-    its exact cumulants (lists of components for ``'weights'``).
-
-    >>> from symsgd.landscapes import mean_estimation
-    >>> from symsgd.schedule import sgd
-    >>> diagrams_route(sgd(2), 2, mean_estimation(init=1), 'weights', 1, False)
-    [[0], [-2], [1]]
-    """
-    coefficients = diagram_expansion(schedule, order, quantity, moment, progress)
-    if landscape is None:
-        return coefficients
-    return evaluate_coefficients(coefficients, landscape, vector=quantity == "weights")
+    if not isinstance(series, Series):
+        raise InputTypeError(f"contributions_of takes a Series, got {type(series).__name__}")
+    series.coeff(k)
+    if series.measure is None:
+        raise MeasureError("this series does not record its measure (built by hand, or a "
+                           "combination of series): no diagrams to list")
+    if not isinstance(series.schedule, BaseSchedule):
+        raise ScheduleError("this series does not record its schedule (built by hand, or a "
+                            "combination of series): no diagrams to list")
+    root_products(series.measure, moment=series.moment)
+    return tuple(contribution_table(series.schedule, k, series.measure, series.moment, False)[k])

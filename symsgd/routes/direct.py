@@ -1,4 +1,4 @@
-"""Direct perturbation: the Key Lemma expanded mechanically, with symbolic schedules.
+"""The direct route (``method='direct'``): the Key Lemma expanded mechanically, symbolic schedules.
 
 For the measured function ``s`` and SGD steps ``theta <- theta - eta g_t(theta)``
 (``g_t`` the mean gradient of batch ``B_t``), write ``f_T = s`` and
@@ -35,10 +35,10 @@ the expected weights have a root ``theta`` whose gradient is the identity
 (a free index); second moments have two root factors.
 
 >>> import sympy
->>> from symsgd.schedule import sgd
+>>> from symsgd import expected_loss, sgd
 >>> N = sympy.Symbol('N', integer=True, positive=True)
->>> expand(sgd(N), 2)
-[l, -N*[G G], N*(N - 1/2)*[G H G] + N*C:H/2]
+>>> expected_loss(sgd(N), 2, method='direct').coeff(2)
+N*(N - 1/2)*[G H G] + N*C:H/2
 """
 
 from __future__ import annotations
@@ -54,13 +54,15 @@ import sympy
 from sympy.utilities.iterables import multiset_partitions
 from tqdm.auto import tqdm
 
-from ._graphcanon import canonical_order, connected_groups
-from .errors import ScheduleError, check_order
-from .measures import root_products
-from .schedule import BaseSchedule, GDSchedule, Schedule, SGDSchedule
-from .tensors import Contraction, evaluate_coefficients
+from .._graphcanon import canonical_order, connected_groups
+from .._progress import _quiet
+from ..errors import ScheduleError
+from ..measures import root_products
+from ..schedule import BaseSchedule, GDSchedule, Schedule, SGDSchedule
+from ..tensors import Contraction
+from ._common import Request, Route
 
-__all__ = ["expand", "weight_function", "route"]
+__all__ = ["expand", "weight_function", "ROUTE"]
 
 
 # ---------------------------------------------------------------- labelled products
@@ -342,6 +344,10 @@ def weight_function(schedule: BaseSchedule):
     ``blocks`` is a tuple of ``(steps, n_train)`` pairs, steps being time
     positions ``0..m-1`` (earliest first) of the factors in the block.
 
+    Raises:
+        ScheduleError: a schedule the direct route does not know, or an explicit
+            schedule with symbolic sizes.
+
     >>> import sympy
     >>> from symsgd.schedule import sgd
     >>> N, B = sympy.symbols('N B', integer=True, positive=True)
@@ -353,7 +359,7 @@ def weight_function(schedule: BaseSchedule):
 
 
 # ---------------------------------------------------------------- the expansion
-def expand(schedule: BaseSchedule, order: int, measure: str = "test", moment: int = 1,
+def expand(schedule: BaseSchedule, order: int, *, measure: str = "test", moment: int = 1,
            progress: bool | None = None) -> list:
     """The coefficients of ``eta^0..eta^order`` of ``E[s(theta_T)^moment]`` by direct perturbation.
 
@@ -374,19 +380,26 @@ def expand(schedule: BaseSchedule, order: int, measure: str = "test", moment: in
         contractions for the second moment of the test loss).  For
         ``'weights'`` the contractions carry one free index.
 
+    Raises:
+        InputTypeError, OrderError, MeasureError: see :class:`~symsgd.routes.Request`.
+        ScheduleError: see :func:`weight_function`.
+
     >>> from symsgd.schedule import gd
     >>> expand(gd(3, steps=2), 1)
     [l, -2*[G G]]
     """
-    order = check_order(order)
-    plan = root_products(measure, moment)
-    if not isinstance(schedule, BaseSchedule):
-        raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
+    return _coefficients(Request(schedule, order, measure=measure, moment=moment), progress)
+
+
+def _coefficients(request: Request, progress: bool | None) -> list:
+    """The direct route's symbolic coefficients for a checked request."""
+    schedule, order = request.schedule, request.order
+    plan = root_products(request.measure, moment=request.moment)
     weights = _Weights(schedule)
     acc = [defaultdict(lambda: defaultdict(Fraction)) for _ in range(order + 1)]
     plan = [(sign, _products(order, roots)) for sign, roots in plan]
     bar = tqdm(total=sum(len(p) for _, p in plan), desc="direct perturbation", leave=False,
-               disable=progress is False or (progress is None and order < 5))
+               disable=_quiet(progress, order < 5))
     for sign, products in plan:
         for m, steps, parents, kinds, coeff in products:
             _expect(acc, m, steps, parents, kinds, sign * coeff, weights)
@@ -427,8 +440,8 @@ def _atom(raw):
     """Build the (product of) contraction(s) of one raw graph ``(degrees, blocks, edges, free, roots)``."""
     degrees, blocks, edges, free, components = raw
     if components is None:
-        return Contraction(degrees, blocks, edges, free=free)
-    return sympy.Mul(*(Contraction(*part[:3], free=part[3]) for part in components))
+        return Contraction(degrees, blocks, edges, free)
+    return sympy.Mul(*(Contraction(*part) for part in components))
 
 
 def _expect(acc, m, steps, parents, kinds, coeff, weights):
@@ -484,21 +497,6 @@ def _raw_graph(degrees, parents, blocks, weights_root, kinds):
     return (None, None, None, None, tuple(sorted(components)))
 
 
-def route(schedule, order, landscape, quantity, moment, progress):
-    """The ``method='direct'`` route of :func:`symsgd.expected_loss`.
-
-    Without a landscape the coefficients are symbolic (contractions); with
-    one they are evaluated on its exact cumulants (lists of components for
-    ``quantity='weights'``).
-
-    >>> import sympy
-    >>> from symsgd.landscape import Landscape
-    >>> from symsgd.schedule import sgd
-    >>> w, x = sympy.symbols('w x')
-    >>> route(sgd(2), 2, Landscape((w - x)**2 / 2, w, x, init=[1]), 'test', 1, False)
-    [1, -2, 4]
-    """
-    coefficients = expand(schedule, order, quantity, moment, progress)
-    if landscape is None:
-        return coefficients
-    return evaluate_coefficients(coefficients, landscape, vector=quantity == "weights")
+#: The direct route: the Key Lemma with the schedule's closed-form weights.
+ROUTE = Route("direct", _coefficients, symbolic=True,
+              summary="the Key Lemma expanded mechanically (Tenka, sections 2.2 and B.2)")

@@ -1,7 +1,8 @@
-"""The exact engine: SGD run symbolically on a polynomial landscape.
+"""The exact route (``method='exact'``): SGD run symbolically on a polynomial landscape.
 
-This is the ground truth for every other route, so it is written to be
-obviously correct rather than clever:
+This is the ground truth for every other route (docs/results.md, "How each
+result was checked"), so it is written to be obviously correct rather than
+clever:
 
 1. write the loss as ``l(theta, x) = sum_alpha f_alpha(x) theta^alpha``; each
    data-dependent coefficient ``f_alpha`` of each training point ``x_n``
@@ -9,11 +10,22 @@ obviously correct rather than clever:
 2. run ``theta <- theta - eta * mean_{n in B_t} grad l(theta, x_n)`` in the
    polynomial ring over ``eta`` and the ``phi``, dropping powers of ``eta``
    above the requested order;
-3. evaluate the measured quantity at ``theta_T`` and take the expectation of
+3. evaluate the measure at ``theta_T`` and take the expectation of
    every monomial: training points are independent, so the expectation of a
    monomial factorizes over points into exact expectations of products of
    coefficients of one point, computed by the landscape's data law;
 4. average over the schedule's realizations (uniform reshuffling).
+
+It needs a landscape (whose loss is polynomial in the parameters) and a
+concrete schedule; its coefficients are exact numbers (or expressions in the
+landscape's own symbols).
+
+>>> import sympy
+>>> from symsgd import Landscape, sgd
+>>> from symsgd.routes import Request
+>>> w, x = sympy.symbols('w x')
+>>> ROUTE(Request(sgd(2), 2, landscape=Landscape((w - x)**2 / 2, w, x, init=[1])))
+Series(1 - 2*eta + 4*eta**2 + O(eta**3))
 """
 
 from __future__ import annotations
@@ -26,16 +38,11 @@ from sympy.polys.domains import QQ
 from sympy.polys.rings import ring
 from tqdm.auto import tqdm
 
-from ._progress import _quiet
+from .._progress import _quiet
+from ..landscape import Landscape
+from ._common import Request, Route
 
-from .errors import MeasureError
-from .landscape import Landscape
-from .schedule import BaseSchedule
-
-__all__ = ["exact_coefficients", "QUANTITIES"]
-
-#: The quantities the exact engine measures at ``theta_T``.
-QUANTITIES = ("test", "train", "gap", "weights")
+__all__ = ["ROUTE"]
 
 
 class _Model:
@@ -164,18 +171,18 @@ def _step(model: _Model, theta, batch):
     return new
 
 
-def _measure(model: _Model, theta, quantity: str):
-    """The measured quantity at ``theta`` as graded elements (one per component)."""
-    if quantity == "weights":
+def _measure(model: _Model, theta, measure: str):
+    """The measure at ``theta`` as graded elements (one per component)."""
+    if measure == "weights":
         return list(theta)
     powers = _Powers(theta)
     zero = _Graded.constant(model.ring.zero, theta[0].order)
     test = sum((powers(a).scale(model.scalar(c)) for a, c in model.test_terms), zero)
-    if quantity == "test":
+    if measure == "test":
         return [test]
     train = sum((powers(a).scale(model.scalar(c, n)) for a, c in model.terms for n in range(model.N)),
                 zero).scale(model.ring(QQ(1, model.N)))
-    return [train] if quantity == "train" else [test - train]
+    return [train] if measure == "train" else [test - train]
 
 
 class _Expectation:
@@ -209,32 +216,19 @@ class _Expectation:
                            for key, v in bucket.items()))
 
 
-def exact_coefficients(landscape: Landscape, schedule: BaseSchedule, order: int,
-                       quantity: str = "test", moment: int = 1, progress: bool | None = None):
-    """Exact Taylor coefficients of ``E[q(theta_T)^moment]`` in ``eta`` up to ``order``.
+def _coefficients(request: Request, progress: bool | None) -> list:
+    """Exact Taylor coefficients of ``E[s(theta_T)^moment]`` in ``eta`` up to the order.
 
-    Args:
-        landscape: a landscape whose loss is polynomial in the parameters.
-        schedule: a concrete schedule (random reshuffling is averaged exactly).
-        order: the highest power of ``eta``.
-        quantity: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
-        moment: 1 for the mean, 2 for the second moment (scalar quantities).
-        progress: show a progress bar (default: only for long runs on a terminal).
-
-    Returns:
-        A list of ``order + 1`` coefficients: SymPy expressions, or lists of
-        them (one per parameter) for ``'weights'``.
+    Returns a list of ``order + 1`` coefficients: SymPy expressions, or lists
+    of them (one per parameter) for ``'weights'``.
     """
-    if quantity not in QUANTITIES:
-        raise MeasureError(f"unknown quantity {quantity!r}; expected one of {QUANTITIES}")
-    if moment not in (1, 2) or (moment == 2 and quantity == "weights"):
-        raise MeasureError("moment must be 1, or 2 for a scalar quantity")
+    landscape, schedule, order = request.landscape, request.schedule, request.order
     landscape.polynomial_degree()
     schedule._require_concrete("the exact engine")
     model = _Model(landscape, schedule.N)
     expect = _Expectation(model)
     realizations = schedule.realizations()
-    width = landscape.dim if quantity == "weights" else 1
+    width = landscape.dim if request.vector else 1
     total = [[sympy.S.Zero] * width for _ in range(order + 1)]
     steps = len(realizations) * schedule.T
     bar = tqdm(total=steps, desc="exact SGD", disable=_quiet(progress, steps < 200), leave=False)
@@ -243,13 +237,18 @@ def exact_coefficients(landscape: Landscape, schedule: BaseSchedule, order: int,
         for batch in explicit.batches:
             theta = _step(model, theta, batch)
             bar.update()
-        values = _measure(model, theta, quantity)
-        if moment == 2:
+        values = _measure(model, theta, request.measure)
+        if request.moment == 2:
             values = [v * v for v in values]
         for i, v in enumerate(values):
             for k, c in enumerate(expect(v)):
                 total[k][i] += weight * c
     bar.close()
-    if quantity == "weights":
+    if request.vector:
         return [[sympy.expand(c) for c in row] for row in total]
     return [sympy.expand(row[0]) for row in total]
+
+
+#: The exact route: brute-force symbolic SGD on the request's landscape.
+ROUTE = Route("exact", _coefficients, symbolic=False,
+              summary="SGD run symbolically on a polynomial landscape (the ground truth)")
