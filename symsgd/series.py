@@ -217,7 +217,7 @@ class Series:
             raise TypeError(f"schedule must be a symsgd schedule, got {type(self.schedule).__name__}")
         _check_names(symbols | {self.eta} | schedule_symbols(self.schedule))
         if self.measure is not None:
-            root_products(self.measure, self.moment)
+            root_products(self.measure, moment=self.moment)
         elif isinstance(self.moment, bool) or self.moment not in (1, 2):
             raise MeasureError(f"moment must be 1 or 2, got {self.moment!r}")
         label = self.label

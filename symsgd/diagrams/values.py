@@ -157,7 +157,7 @@ def atom(graph: Graph):
             [[index[v] for v in b] for b in graph.blocks if b[0] in index],
             [(index[e + 1], index[t]) for e, t in enumerate(graph.edges)
              if t is not None and e + 1 in index],
-            [index[e + 1] for e, t in enumerate(graph.edges) if t is None and e + 1 in index])
+            free=[index[e + 1] for e, t in enumerate(graph.edges) if t is None and e + 1 in index])
     return out
 
 

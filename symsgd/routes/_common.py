@@ -144,7 +144,8 @@ class Route:
                                  "(landscape=...), or use a symbolic route for general series")
         coefficients = list(self.coefficients(request, progress))
         if self.symbolic and request.landscape is not None:
-            coefficients = evaluate_coefficients(coefficients, request.landscape, request.vector)
+            coefficients = evaluate_coefficients(coefficients, request.landscape,
+                                                 vector=request.vector)
         if request.vector and isinstance(coefficients[0], list):
             coefficients[0] = [sympy.S.Zero] * len(coefficients[0])
             coefficients = [sympy.ImmutableDenseNDimArray(c) for c in coefficients]

@@ -440,8 +440,8 @@ def _atom(raw):
     """Build the (product of) contraction(s) of one raw graph ``(degrees, blocks, edges, free, roots)``."""
     degrees, blocks, edges, free, components = raw
     if components is None:
-        return Contraction(degrees, blocks, edges, free)
-    return sympy.Mul(*(Contraction(*part) for part in components))
+        return Contraction(degrees, blocks, edges, free=free)
+    return sympy.Mul(*(Contraction(d, b, e, free=f) for d, b, e, f in components))
 
 
 def _expect(acc, m, steps, parents, kinds, coeff, weights):
