@@ -100,7 +100,8 @@ def test_helix_resummed_displacement_agrees_with_simulation():
     """The engine's E z_T (transient included) against 20000 simulated HELIX runs."""
     eta, T, trials = 0.05, 1200, 20000
     predicted = resummed_displacement(sgd(T), helix(), 3)(eta)
-    sim = simulate(helix(), sgd(T), eta, trials, seed=41, every=T, progress=False)
+    sim = simulate(sgd(T), landscape=helix(), lr=eta, trials=trials, seed=41, every=T,
+                   progress=False)
     mean, se = sim.weights[0, -1], sim.weights_sem[0, -1]
     assert se[2] < 0.005 * predicted[2]  # an interval narrow enough to mean something
     # the order-3 truncation misses the O(eta) correction by (5/8 - 2/3) eta = -eta/24
@@ -135,7 +136,7 @@ def test_gauss_displacement_near_a_non_degenerate_minimum():
 def test_gauss_displacement_agrees_with_simulation():
     L, T, eta = gauss(), 400, 0.05
     predicted = float(resummed_displacement(sgd(T), L, 3)(eta)[0])
-    sim = simulate(L, sgd(T), eta, 40000, seed=43, every=T, progress=False)
+    sim = simulate(sgd(T), landscape=L, lr=eta, trials=40000, seed=43, every=T, progress=False)
     mean, se = sim.weights[0, -1, 0], sim.weights_sem[0, -1, 0]
     # the order-3 truncation is off by O(eta^2) (diagrams with 4 and 5 edges)
     assert abs(mean - predicted) < 1.96 * se + eta**2 / 4
@@ -255,8 +256,8 @@ def test_mean_estimation_overfitting_curve_against_simulation():
         L = mean_estimation(sympy.nsimplify(H), 1, init=0)
         test = float(resummed_loss(gd(ME_N, steps=ME_T), L, 2)(ME_ETA))
         gap = float(resummed_loss(gd(ME_N, steps=ME_T), L, 2, "gap")(ME_ETA))
-        sim = simulate(L, gd(ME_N, steps=ME_T), ME_ETA, 20000, seed=500 + i, every=ME_T,
-                       progress=False)
+        sim = simulate(gd(ME_N, steps=ME_T), landscape=L, lr=ME_ETA, trials=20000, seed=500 + i,
+                       every=ME_T, progress=False)
         se_test = sim.test_loss_sem[0, -1]
         se_gap = se_test + sim.train_loss_sem[0, -1]  # the SD of a difference is at most this
         assert abs(sim.test_loss[0, -1] - test) < 3 * se_test, H

@@ -226,7 +226,7 @@ def test_agrees_with_simulation_where_the_polynomial_is_far_off():
     schedule = sgd(10, epochs=20)
     eta = 0.3
     r = resummed_loss(schedule, L, 2)
-    sim = simulate(L, schedule, lr=[eta], trials=20_000, seed=11)
+    sim = simulate(schedule, landscape=L, lr=[eta], trials=20_000, seed=11)
     mean, sem = sim.test_loss[0, -1], sim.test_loss_sem[0, -1]
     assert abs(float(r(eta)) - mean) < 3 * sem
     n = sympy.Symbol("n", integer=True, positive=True)
@@ -242,7 +242,7 @@ def test_truncation_error_near_a_minimum_is_second_order_in_eta():
     L = gauss()
     schedule = sgd(400)
     rates = np.array([0.025, 0.05, 0.1])
-    sim = simulate(L, schedule, lr=rates, trials=100_000, seed=5)
+    sim = simulate(schedule, landscape=L, lr=rates, trials=100_000, seed=5)
     miss = sim.test_loss[:, -1] - resummed_loss(schedule, L, 2)(rates)
     assert np.all(np.abs(miss) < 0.1 * rates**2 + 3 * sim.test_loss_sem[:, -1])
     assert np.all(np.abs(miss[1:]) > 3 * sim.test_loss_sem[1:, -1])

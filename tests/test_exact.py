@@ -147,7 +147,7 @@ def test_monte_carlo_agrees_at_small_learning_rates():
     L = shifting_valleys()
     schedule = sgd(4, batch=2, epochs=2)
     series = expected_loss(schedule, 3, landscape=L)
-    sim = simulate(L, schedule, lr=[0.002, 0.005, 0.01], trials=100_000, seed=3)
+    sim = simulate(schedule, landscape=L, lr=[0.002, 0.005, 0.01], trials=100_000, seed=3)
     predicted = np.array([float(series(sympy.Float(r))) for r in sim.lr])
     z = (sim.test_loss[:, -1] - predicted) / sim.test_loss_sem[:, -1]
     assert np.all(np.abs(z) < 3.5), z

@@ -17,13 +17,14 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symsgd.errors import MatrixError, NonFiniteError, RangeError, ShapeError, StabilityError
+from symsgd.errors import (BackendError, MatrixError, NonFiniteError, RangeError, ShapeError,
+                           StabilityError)
 from symsgd.lyapunov import (bayes_kl, bayes_lr_equation, continuous_covariance, covariance_at,
                              discrete_lyapunov, escape_efficiency,
                              escape_efficiency_continuous, kernel, kramers_rate,
                              kramers_rate_continuous, lyapunov_residual, optimal_bayes_lr,
                              optimal_bayes_lr_continuous, self_consistent_covariance,
-                             stationary_covariance, stationary_covariance_torch, training_error,
+                             stationary_covariance, training_error,
                              training_error_continuous)
 from symsgd.optim import (QHM, SGD, HeavyBall, Nesterov, Preconditioned, adam_preconditioned,
                           damped_newton, natural_gradient)
@@ -107,7 +108,7 @@ def _textbook_step(opt, w, m, xi, K, num=float):
 def _textbook_state_space(opt, K, num=float):
     """``(A, B)`` of the textbook update, column by column (float or mpmath object arrays)."""
     n = K.shape[0]
-    d = n * opt.order
+    d = n * opt.state_blocks
     conv = np.vectorize(num, otypes=[float if num is float else object])
     K, eye, zero = conv(K), conv(np.eye(d)), conv(np.zeros(d))
 
@@ -313,7 +314,7 @@ def test_theorems_1_2_3_non_commuting():
 
 
 OPTIMIZERS = [
-    SGD(0.7), SGD(0.5, weight_decay=0.2), HeavyBall(0.5, 0.7), HeavyBall(0.3, 0.5, 0.1),
+    SGD(0.7), SGD(0.5, weight_decay=0.2), HeavyBall(0.5, 0.7), HeavyBall(0.3, 0.5, weight_decay=0.1),
     Nesterov(0.4, 0.6), Nesterov(0.35, 0.6, weight_decay=0.15), QHM(0.6, 0.8, 0.7),
     QHM(0.5, 0.5, 0.0), QHM(0.5, 0.8, 0.7, weight_decay=0.2), Preconditioned(0.4),
     Preconditioned(0.3, momentum=0.4, weight_decay=0.1),
@@ -651,8 +652,8 @@ def test_bayes_lr_equation_and_solver():
 
 def test_kramers_rate_limits_and_well_probability():
     S, dl, ka, kb, el = sympy.symbols("S dL k_a k_b l", positive=True)
-    disc = kramers_rate(lr, ka, -kb, dl, S, el)
-    cont = kramers_rate_continuous(lr, ka, -kb, dl, S, el)
+    disc = kramers_rate(lr, ka, -kb, dl, S, l=el)
+    cont = kramers_rate_continuous(lr, ka, -kb, dl, S, l=el)
     # as lr -> 0 the ratio tends to exp(S l dL), not 1: the raised temperature
     # T_a = lr k_a / (2 S (1 - lr k_a / 2)) shifts the Arrhenius exponent by S l dL
     ratio = sympy.simplify(disc / cont)
@@ -694,22 +695,34 @@ def test_torch_matches_numpy_on_cpu():
     for opt in (SGD(0.5), HeavyBall(0.4, 0.8), QHM(0.5, 0.9, 0.7),
                 Preconditioned(L / np.linalg.eigvals(L @ K).real.max(), momentum=0.5)):
         ref = stationary_covariance(opt, K, C, full_state=True)
-        got = stationary_covariance_torch(opt, torch.tensor(K), torch.tensor(C),
-                                          device="cpu", full_state=True)
+        got = stationary_covariance(opt, torch.tensor(K), torch.tensor(C), full_state=True,
+                                    backend="torch", device="cpu")
         assert got.dtype == torch.float64
         assert np.allclose(got.numpy(), ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
     eig = np.linalg.eigvalsh(K)
-    got = stationary_covariance_torch(Nesterov(0.3, 0.5), torch.tensor(eig), 0.5, device="cpu")
+    got = stationary_covariance(Nesterov(0.3, 0.5), torch.tensor(eig), 0.5, backend="torch")
     assert np.allclose(got.numpy(), stationary_covariance(Nesterov(0.3, 0.5), eig, 0.5),
                        rtol=1e-12)
 
 
 def test_bad_inputs():
     K = np.diag([1.0, 2.0])
-    with pytest.raises(StabilityError, match=r"lr \* k_max = 2.4 must be < 2 \(1 \+ momentum\)"):
+    with pytest.raises(StabilityError) as info:
         stationary_covariance(HeavyBall(1.2, 0.0), K, np.eye(2))
-    with pytest.raises(StabilityError, match="must be < 2 = 2"):
+    assert str(info.value) == ("unstable: lr * k_max = 2.4 is not below the stability bound "
+                               "2 (1 + momentum) = 2 (HeavyBall needs lr < 2 / k_max = 1)")
+    with pytest.raises(StabilityError) as info:
         stationary_covariance(SGD(1.0), np.array([2.0]), 1.0)
+    assert str(info.value) == ("unstable: lr * k_max = 2 is not below the stability bound 2 "
+                               "(SGD needs lr < 2 / k_max = 1)")
+    with pytest.raises(StabilityError) as info:
+        stationary_covariance(SGD(1.0, weight_decay=0.5), np.array([1.5]), 1.0)
+    assert str(info.value) == ("unstable: lr * k_max = 2 is not below the stability bound 2 "
+                               "(SGD needs lr < 2 / k_max = 1) (k_max includes weight_decay)")
+    with pytest.raises(BackendError, match=r"unknown backend 'jax'; available: \['numpy'"):
+        stationary_covariance(SGD(0.1), K, 1.0, backend="jax")
+    with pytest.raises(BackendError, match="CPU only"):
+        stationary_covariance(SGD(0.1), K, 1.0, device="cuda")
     with pytest.raises(MatrixError, match="symmetric"):
         stationary_covariance(SGD(0.1), K, np.array([[1.0, 0.5], [0.0, 1.0]]))
     with pytest.raises(MatrixError, match="positive semi-definite"):
@@ -758,16 +771,16 @@ def test_torch_validates_like_numpy(opt, hessian, noise, error):
     with pytest.raises(error) as from_numpy:
         stationary_covariance(opt, hessian, noise)
     with pytest.raises(error) as from_torch:
-        stationary_covariance_torch(opt, torch.tensor(hessian),
-                                    torch.tensor(noise) if np.ndim(noise) else noise)
+        stationary_covariance(opt, torch.tensor(hessian),
+                              torch.tensor(noise) if np.ndim(noise) else noise, backend="torch")
     assert str(from_torch.value) == str(from_numpy.value)
 
 
 def test_numeric_sympy_inputs_are_checked_exactly():
     one, half = sympy.Integer(1), sympy.Rational(1, 2)
-    with pytest.raises(StabilityError, match=r"lr \* k_max = 3 must be < 2 = 2"):
+    with pytest.raises(StabilityError, match=r"lr \* k_max = 3 is not below the stability bound 2 "):
         stationary_covariance(SGD(sympy.Integer(3)), one, 1)
-    with pytest.raises(StabilityError, match="lr \\* k_max = 3 must be < 2"):
+    with pytest.raises(StabilityError, match=r"lr \* k_max = 3 is not below the stability bound 2"):
         stationary_covariance(SGD(sympy.Integer(3)), 1, 1)
     with pytest.raises(StabilityError, match=r"2 \(1 \+ momentum\)"):
         stationary_covariance(HeavyBall(3 * half, half), sympy.Matrix([[2, 1], [1, 2]]), 1)
@@ -803,7 +816,8 @@ def test_symbolic_and_numeric_arrays_do_not_mix():
                  lambda: continuous_covariance(HeavyBall(lr, mu), np.eye(2), 1),
                  lambda: escape_efficiency_continuous(SGD(lr), np.eye(2), 1, 2),
                  lambda: stationary_covariance(SGD(lr), "k", 1),
-                 lambda: stationary_covariance_torch(SGD(lr), np.eye(2), 1.0),
+                 lambda: stationary_covariance(SGD(lr), np.eye(2), 1.0, backend="torch"),
+                 lambda: stationary_covariance(SGD(lr), k, c, backend="torch"),
                  lambda: self_consistent_covariance(lambda s: (SGD(lr), c), sympy.diag(k, k))):
         with pytest.raises(TypeError):
             call()
@@ -812,8 +826,8 @@ def test_symbolic_and_numeric_arrays_do_not_mix():
 def test_empty_eigenvalue_arrays():
     empty = np.array([])
     assert covariance_at(SGD(0.1), empty, empty, 3).shape == (0,)
-    assert covariance_at(HeavyBall(0.1), empty, 1.0, 3, full_state=True).shape == (0, 2, 2)
-    assert stationary_covariance(HeavyBall(0.1), empty, empty, full_state=True).shape == (0, 2, 2)
+    assert covariance_at(HeavyBall(0.1, 0.9), empty, 1.0, 3, full_state=True).shape == (0, 2, 2)
+    assert stationary_covariance(HeavyBall(0.1, 0.9), empty, empty, full_state=True).shape == (0, 2, 2)
     assert stationary_covariance(SGD(0.1), np.zeros((0, 0)), np.zeros((0, 0))).shape == (0, 0)
     assert covariance_at(SGD(0.1), np.zeros((0, 0)), 1.0, 2).shape == (0, 0)
     with pytest.raises(ShapeError):
@@ -863,7 +877,7 @@ def test_kramers_rate_checks_its_arguments():
 @pytest.mark.parametrize("cls", [SGD, HeavyBall, Nesterov, QHM], ids=lambda c: c.__name__)
 def test_stable_kernel_form_is_the_same_rational_function(cls):
     # the compiled form (kbar, h, 1 - momentum, ...) equals the solved kernel exactly
-    from symsgd._lyapunov_core import _derive_kernel
+    from symsgd.lyapunov._kernel import _derive_kernel
     kern = _derive_kernel(cls)
     k1, k2 = sympy.symbols("k1 k2", real=True)
     rng = np.random.default_rng(14)

@@ -32,8 +32,9 @@ def _step(opt, w, m, xi, K):
     return w - lam @ m, m
 
 
-ALL = [SGD(0.3, 0.1), HeavyBall(0.2, 0.9, 0.05), Nesterov(0.1, 0.8), Nesterov(0.1, 0.8, 0.3),
-       QHM(0.4, 0.7, 0.3, 0.2), Preconditioned(np.array([[0.5, 0.1], [0.1, 0.3]]), 0.6, 0.1),
+ALL = [SGD(0.3, weight_decay=0.1), HeavyBall(0.2, 0.9, weight_decay=0.05), Nesterov(0.1, 0.8),
+       Nesterov(0.1, 0.8, weight_decay=0.3), QHM(0.4, 0.7, 0.3, weight_decay=0.2),
+       Preconditioned(np.array([[0.5, 0.1], [0.1, 0.3]]), momentum=0.6, weight_decay=0.1),
        Preconditioned(0.2)]
 
 
@@ -103,7 +104,7 @@ def test_validation_errors():
     with pytest.raises(RangeError, match="momentum must be >= 0"):
         Nesterov(0.1, -0.1)
     with pytest.raises(RangeError, match="momentum"):
-        QHM(0.1, 1.0)
+        QHM(0.1, 1.0, 0.5)
     with pytest.raises(RangeError, match="nu must be <= 1"):
         QHM(0.1, 0.5, 1.5)
     with pytest.raises(RangeError, match="nu must be >= 0"):
@@ -134,8 +135,15 @@ def test_validation_errors():
         SGD(0.1).state_space(sympy.Matrix([[1, 2], [0, 1]]))
     for err in (RangeError, MatrixError):
         assert issubclass(err, ValueError)
-    with pytest.raises(StabilityError, match=r"lr \* k_max = 2.3 must be < 2 \(1 \+ momentum\) = 2"):
+    with pytest.raises(StabilityError) as info:
         HeavyBall(1.0, 0.0).check_stable([2.3])
+    assert str(info.value) == ("unstable: lr * k_max = 2.3 is not below the stability bound "
+                               "2 (1 + momentum) = 2 (HeavyBall needs lr < 2 / k_max = 0.869565)")
+    with pytest.raises(StabilityError) as info:
+        Nesterov(1.0, 0.5).check_stable([1.0, 2.0])
+    assert str(info.value) == (
+        "unstable: lr * k_max = 2 is not below the stability bound "
+        "2 (1 + momentum) / (1 + 2 momentum) = 1.5 (Nesterov needs lr < 1.5 / k_max = 0.75)")
     with pytest.raises(StabilityError, match="weight_decay"):
         SGD(1.0, weight_decay=1.5).check_stable([1.0])
 

@@ -108,7 +108,7 @@ def test_equipartition_holds_for_both(lr, beta, wd, seed):
     h = h * min(1.0, top / np.linalg.eigvalsh(h).max())
     noise = _random_spd(rng, 3, 0.0)
     for cls in (PhaseSpaceOU, DiscretePhaseSpace):
-        for model in (cls(lr, beta, wd, h, 1.0, 2),
+        for model in (cls(lr, beta, wd, h, sigma2=1.0, batch=2),
                       cls(lr, beta, wd, h, batch=2, sample_noise=noise)):
             pot, kin = model.energies()
             assert np.isclose(pot, kin, rtol=1e-8)
@@ -118,8 +118,8 @@ def test_speed_and_diffusion_against_simulation():
     rng = np.random.default_rng(7)
     h = np.diag([0.2, 1.0, 3.0])
     lr, beta, wd, s2, batch = 0.3, 0.6, 0.05, 1.0, 4
-    ex = DiscretePhaseSpace(lr, beta, wd, h, s2, batch)
-    ou = PhaseSpaceOU(lr, beta, wd, h, s2, batch)
+    ex = DiscretePhaseSpace(lr, beta, wd, h, sigma2=s2, batch=batch)
+    ou = PhaseSpaceOU(lr, beta, wd, h, sigma2=s2, batch=batch)
     chains, steps = 4000, 60
     traj = _simulate(lr, beta, wd, h, s2 * h / batch, steps, chains, burn=400, rng=rng)[..., :3]
     # instantaneous speed: mean over chains of ||theta_1 - theta_0||^2
@@ -140,8 +140,8 @@ def test_speed_and_diffusion_against_simulation():
 
 def test_small_learning_rate_limit():
     h = np.diag([0.5, 1.0])
-    ex = DiscretePhaseSpace(1e-4, 0.9, 0.01, h, 1.0, 1)
-    ou = PhaseSpaceOU(1e-4, 0.9, 0.01, h, 1.0, 1)
+    ex = DiscretePhaseSpace(1e-4, 0.9, 0.01, h, sigma2=1.0, batch=1)
+    ou = PhaseSpaceOU(1e-4, 0.9, 0.01, h, sigma2=1.0, batch=1)
     assert np.isclose(ex.speed(), ou.speed(), rtol=1e-3)
     lags = np.array([10, 1000, 20000])
     assert np.allclose(ex.global_displacement(lags), ou.global_displacement(lags), rtol=1e-2)
@@ -213,12 +213,13 @@ def test_small_learning_rate_limit_at_fixed_momentum():
     h, beta, wd, s2, batch = _random_spd(rng, 2, 0.3), 0.5, 0.1, 1.5, 4
     errors = []
     for lr in (1e-2, 1e-4, 1e-6):
-        ex = DiscretePhaseSpace(lr, beta, wd, h, s2, batch)
+        ex = DiscretePhaseSpace(lr, beta, wd, h, sigma2=s2, batch=batch)
         a, _, q, u = _kunin_printed(lr, beta, wd, h, s2)
         scale = np.diag([np.sqrt(lr)] * 2 + [1.0] * 2)     # coordinates (theta / sqrt(lr), v)
         errors.append(_rel(scale @ ex.decomposition()[1] @ scale, scale @ u @ scale))
         assert errors[-1] < np.sqrt(lr)
-        assert abs(ex.speed() / PhaseSpaceOU(lr, beta, wd, h, s2, batch).speed() - 1) < lr
+        ou = PhaseSpaceOU(lr, beta, wd, h, sigma2=s2, batch=batch)
+        assert abs(ex.speed() / ou.speed() - 1) < lr
         assert _rel(ex.decomposition()[0], (1 + beta) / 2 * q) < 1e-9
         assert np.allclose(ex.drift()[2:], (1 + beta) / 2 * a[2:], rtol=1e-12, atol=0)
         assert np.allclose(ex.drift()[:2], np.hstack([h + wd * np.eye(2), -beta * np.eye(2)]))
@@ -231,7 +232,7 @@ def test_joint_limit_recovers_kunin():
     errors = []
     for lr in (1e-4, 1e-6):
         beta = 1 - 0.3 * np.sqrt(lr)
-        ex = DiscretePhaseSpace(lr, beta, wd, h, s2, batch)
+        ex = DiscretePhaseSpace(lr, beta, wd, h, sigma2=s2, batch=batch)
         a, d, q, u = _kunin_printed(lr, beta, wd, h, s2)
         scale = np.diag([np.sqrt(lr)] * 2 + [1.0] * 2)
         inv = np.linalg.inv(scale)
@@ -248,7 +249,7 @@ def test_global_displacement_is_kunins_eq_17_with_time_in_lr_units():
     Kunin's C_l; their printed eq. 17 evaluates C_l at k steps instead of time lr k."""
     lr, beta, s2, batch = 1e-3, 0.9, 1.0, 4
     rho = np.array([0.5, 8.0])
-    ou = PhaseSpaceOU(lr, beta, 0.0, np.diag(rho), s2, batch)
+    ou = PhaseSpaceOU(lr, beta, 0.0, np.diag(rho), sigma2=s2, batch=batch)
     kappa = batch * (1 - beta ** 2)
     gamma = (1 - beta) / (lr * (1 + beta))
     omega = np.sqrt(2 / (lr * (1 + beta)) * rho)

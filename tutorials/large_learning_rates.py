@@ -70,7 +70,7 @@ print("Table 1 (SGD, SGDM, DNM covariances; SGD, SGDM training errors) reproduce
 print("LaTeX, SGDM:", sympy.latex(stationary_covariance(HeavyBall(lr, mu), k, c)))
 
 # %% The stability edge: outside it there is no stationary distribution, and the error says why
-for optimizer in (SGD(2.5), HeavyBall(3.5, momentum=0.5), Nesterov(1.6, momentum=0.5)):
+for optimizer in (SGD(2.5), HeavyBall(3.5, 0.5), Nesterov(1.6, 0.5)):
     try:
         stationary_covariance(optimizer, 1.0, 1.0)
     except StabilityError as err:
