@@ -881,6 +881,7 @@ def test_torch_matches_numpy_on_cpu():
         assert got.dtype == torch.float64
         # two backward-stable solves (torch's and numpy's LAPACK): within their agreement bound
         a, b = opt.state_space(K)
+        assert residual(a, got.numpy(), b @ C @ b.T) <= residual_bound(a, opt)
         assert rel(got.numpy(), ref) <= agreement_bound(a, b @ C @ b.T, inv_sep(a),
                                                           got.numpy(), ref, opt=opt)
     eig = np.linalg.eigvalsh(K)
