@@ -1,8 +1,7 @@
 """The continuous-time (SDE) counterpart: stationary covariance of the Ornstein-Uhlenbeck limit.
 
-Accuracy: the numeric route is a symmetric eigendecomposition and ``f`` applied
-entrywise, so as in :mod:`._eigenbasis` the forward error is ``n eps`` times the
-sensitivity of the answer to ``K`` (``kappa = 1`` for ``1 / (v_i + v_j)``).
+The numeric route is a symmetric eigendecomposition and ``f`` applied entrywise to
+the eigenvalue pairs, as in :mod:`symsgd.lyapunov._eigenbasis`.
 """
 
 from __future__ import annotations
@@ -75,8 +74,11 @@ def continuous_covariance(optimizer: Optimizer, hessian, noise):
     weight decay) has ``L K S + S K L = L C L``; for heavy ball this is
     Mandt et al.'s ``S K + K S = lr C / (1 - mu)``.
 
+    Accuracy (numeric): an eigendecomposition and ``1 / (v_i + v_j)`` entrywise: the
+    forward error is ``n eps`` times the relative condition ``||K|| / (2 k_min)``.
+
     Args:
-        optimizer, hessian, noise: as in :func:`stationary_covariance`.
+        optimizer, hessian, noise: as in :func:`~symsgd.lyapunov.stationary_covariance`.
 
     Raises:
         StabilityError: a negative eigenvalue, or noise along a flat direction.

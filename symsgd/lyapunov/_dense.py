@@ -10,6 +10,9 @@ from ..errors import NonFiniteError, ShapeError, StabilityError
 def lyapunov_residual(a, x, q) -> float:
     """Relative residual ``||X - A X A^T - Q||_F / ||X||_F`` of a discrete Lyapunov solution.
 
+    A backward-stable solver makes it ``O(n eps (1 + ||A||_2^2))``; the forward error of
+    ``X`` is at most ``||(I - A (x) A)^{-1}||_2`` times it.
+
     >>> import numpy as np
     >>> lyapunov_residual(np.array([[0.5]]), np.array([[4 / 3]]), np.array([[1.0]]))
     0.0
@@ -76,6 +79,12 @@ def discrete_lyapunov(a, q, *, refine: int = 1):
     costs scipy's solver its accuracy near the stability edge), followed by
     ``refine`` steps of iterative refinement.  ``O(n^3)``, mostly in matrix
     products.
+
+    Accuracy: backward stable (the Schur form is computed by orthogonal
+    transformations): the relative residual :func:`lyapunov_residual` is of order
+    ``n eps (1 + ||A||_2^2)`` however close the spectral radius is to 1, and the
+    forward error is at most ``||L^{-1}||_2`` times the residual, ``L = I - A (x) A``
+    (``||L^{-1}||_2 = 1 / (1 - rho^2)`` for a symmetric ``A`` of spectral radius ``rho``).
 
     Args:
         a: square matrix with spectral radius < 1.

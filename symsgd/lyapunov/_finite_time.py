@@ -88,8 +88,12 @@ def covariance_at(optimizer: Optimizer, hessian, noise, steps, *, initial=None,
     binary powering (``O(n^3 log t)``, no cancellation); a SymPy ``steps``
     symbol uses ``Sigma_t = Sigma_inf - A^t (Sigma_inf - Sigma_0) A^{tT}``.
 
+    Accuracy: each of the ``O(log2 t)`` products rounds with relative error
+    ``d eps (1 + ||A||_2^2)``, carried forward by at most ``max_s ||A^s||_2^2``; the
+    sums are of positive semi-definite terms, so nothing cancels.
+
     Args:
-        optimizer, hessian, noise: as in :func:`stationary_covariance` (a 1-D
+        optimizer, hessian, noise: as in :func:`~symsgd.lyapunov.stationary_covariance` (a 1-D
             ``hessian`` is treated per eigenvalue; an empty one gives an empty result).
         steps: a non-negative integer or a SymPy symbol.
         initial: ``E[z_0 z_0^T]``: the weights' second moment (momentum buffer

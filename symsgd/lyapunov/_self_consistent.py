@@ -23,6 +23,11 @@ def self_consistent_covariance(build, hessian, *, initial=None, tol: float = 1e-
     Numeric: damped fixed-point iteration whose step is halved whenever the
     residual grows or the iterate leaves the stability region.
 
+    Accuracy (numeric): the iteration stops when ``||F(S) - S|| <= tol ||F(S)||``;
+    the distance to the fixed point is then at most ``||(I - J)^{-1}||`` times that
+    step (``J`` the Jacobian of ``F`` there) plus the accuracy of the inner
+    :func:`~symsgd.lyapunov.stationary_covariance`.
+
     Args:
         build: ``Sigma -> (optimizer, noise)``.
         hessian: ``K``: a SymPy scalar for the symbolic route, else a number,
