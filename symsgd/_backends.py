@@ -126,7 +126,7 @@ def _cached(name: str, device) -> Backend:
     return BACKENDS[name](device)
 
 
-def get_backend(name, device=None) -> Backend:
+def get_backend(name, *, device=None) -> Backend:
     """The :class:`Backend` called ``name`` on ``device`` (built once, then cached).
 
     Args:
@@ -141,7 +141,7 @@ def get_backend(name, device=None) -> Backend:
             device the backend cannot use (numpy with ``'cuda'``, torch on a
             device that is not there), or torch not installed.
 
-    >>> get_backend('numpy', 'cuda')
+    >>> get_backend('numpy', device='cuda')
     Traceback (most recent call last):
     ...
     symsgd.errors.BackendError: the numpy backend runs on the CPU only, not on device 'cuda'; use backend='torch' for other devices

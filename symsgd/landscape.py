@@ -311,7 +311,7 @@ class Landscape:
         >>> num.loss(np.array([[1.0], [2.0]]), np.array([[0.0]])).tolist()
         [0.5, 2.0]
         """
-        return _numeric(self, get_backend(backend, device))
+        return _numeric(self, get_backend(backend, device=device))
 
     def __str__(self) -> str:
         return f"{self.name}: l_x = {self.loss}, x = {self.data}, theta_0 = {self.init}"

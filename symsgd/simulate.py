@@ -164,7 +164,7 @@ def simulate(schedule: BaseSchedule, *, landscape: Landscape, lr, trials: int, s
     if every is not None and (isinstance(every, bool) or not isinstance(every, numbers.Integral)
                               or every < 1):
         raise RangeError(f"every must be an integer of at least 1, got {every!r}")
-    bk = get_backend(backend, device)
+    bk = get_backend(backend, device=device)
     schedule._require_concrete("simulation")
     rates = _learning_rates(lr)
     T = schedule.T

@@ -54,17 +54,17 @@ def test_record_operations(name):
 ])
 def test_bad_names_and_devices(name, device, message):
     with pytest.raises(BackendError, match=message):
-        get_backend(name, device)
+        get_backend(name, device=device)
 
 
 def test_torch_device_it_cannot_use():
     torch = pytest.importorskip("torch")
     with pytest.raises(BackendError, match="torch cannot use device 'no-such-device'"):
-        get_backend("torch", "no-such-device")
+        get_backend("torch", device="no-such-device")
     if not torch.cuda.is_available():
         with pytest.raises(BackendError, match="torch cannot use device 'cuda'"):
-            get_backend("torch", "cuda")
-    cpu = get_backend("torch", "cpu")
+            get_backend("torch", device="cuda")
+    cpu = get_backend("torch", device="cpu")
     assert cpu.device == torch.device("cpu") and cpu.asarray([1.0]).device.type == "cpu"
 
 

@@ -69,7 +69,7 @@ def stationary_covariance(optimizer: Optimizer, hessian, noise, *, full_state: b
     """
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a symsgd.optim.Optimizer, got {optimizer!r}")
-    be = get_backend(backend, device)
+    be = get_backend(backend, device=device)
     if _route_symbolic(optimizer, hessian, noise):
         if be.name != "numpy" or device is not None:
             raise TypeError(f"symbolic input is solved exactly by SymPy; backend={backend!r} "
