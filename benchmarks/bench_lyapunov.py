@@ -24,8 +24,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np
 import scipy.linalg
 
-from symsgd.lyapunov import (discrete_lyapunov, lyapunov_residual, stationary_covariance,
-                             stationary_covariance_torch)
+from symsgd.lyapunov import discrete_lyapunov, lyapunov_residual, stationary_covariance
 from symsgd.optim import HeavyBall, Nesterov
 
 TARGET_S = 10.0
@@ -76,8 +75,8 @@ def main() -> int:
             t, z = timed(lambda a=a, q=q: scipy.linalg.solve_discrete_lyapunov(a, q),
                          repeat=1)
             print(f"    scipy bilinear {t:.2f} s, residual {lyapunov_residual(a, z, q):.1e}")
-    t, _ = timed(lambda: stationary_covariance_torch(HeavyBall(0.5 / kmax, 0.9), K, C,
-                                                     device="cpu"))
+    t, _ = timed(lambda: stationary_covariance(HeavyBall(0.5 / kmax, 0.9), K, C,
+                                               backend="torch", device="cpu"))
     print(f"heavy ball, dense n={n}, torch (cpu): {t:.3f} s")
     eig = rng.uniform(1e-3, 1.0, size=1_000_000)
     noise = rng.uniform(0.0, 1.0, size=eig.size)

@@ -55,8 +55,8 @@ def main(outdir="out", quick=False):
         ax.plot(grid, paper, "--", label="Corollary 5 as printed (exp)")
         means, halves = [], []
         for i, h in enumerate(points):
-            sim = simulate(schedule=gd(N, steps=T), landscape=landscape(h), lr=ETA, trials=trials,
-                           seed=i, every=T, progress=False)
+            sim = simulate(gd(N, steps=T), landscape=landscape(h), lr=ETA, trials=trials, seed=i,
+                           every=T, progress=False)
             if measure == "test":
                 means.append(sim.test_loss[0, -1])
                 halves.append(1.96 * sim.test_loss_sem[0, -1])

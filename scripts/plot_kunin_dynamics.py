@@ -89,7 +89,8 @@ class Regression:
     def exact(self, lr):
         """The exact discrete phase space, minibatch noise solved self-consistently."""
         cov = self_consistent_covariance(
-            lambda p: (HeavyBall(lr, BETA, WD), self.sample_noise(p) / BATCH), self.hessian)
+            lambda p: (HeavyBall(lr, BETA, weight_decay=WD), self.sample_noise(p) / BATCH),
+            self.hessian)
         return DiscretePhaseSpace(lr, BETA, WD, self.hessian, batch=BATCH,
                                   sample_noise=self.sample_noise(cov))
 
@@ -155,7 +156,7 @@ def interval(samples):
 
 def kunin(lr, data):
     """Kunin et al.'s continuous model with their noise assumption ``Sigma = sigma^2 H``."""
-    return PhaseSpaceOU(lr, BETA, WD, data.hessian, SIGMA ** 2, BATCH)
+    return PhaseSpaceOU(lr, BETA, WD, data.hessian, sigma2=SIGMA ** 2, batch=BATCH)
 
 
 def speed_panel(ax, data, edge, sweep, speed):
@@ -163,7 +164,8 @@ def speed_panel(ax, data, edge, sweep, speed):
     grid = np.linspace(0.05, 0.97, 60) * edge
     reference = np.array([kunin(lr, data).speed() for lr in grid / data.k_max])
     exact = np.array([data.exact(lr).speed() for lr in grid / data.k_max])
-    assumed = np.array([DiscretePhaseSpace(lr, BETA, WD, data.hessian, SIGMA ** 2, BATCH).speed()
+    assumed = np.array([DiscretePhaseSpace(lr, BETA, WD, data.hessian, sigma2=SIGMA ** 2,
+                                           batch=BATCH).speed()
                         for lr in grid / data.k_max])
     at_sweep = np.array([kunin(lr, data).speed() for lr in sweep / data.k_max])
     mean, half = interval(speed / at_sweep[:, None])

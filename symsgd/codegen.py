@@ -15,8 +15,8 @@ coefficients are polynomials in :class:`~symsgd.tensors.Contraction` atoms
 A kernel keeps no per-call state: one cached kernel serves statistics of any
 dimension, one call after another or at once.
 
-The backends live in a small table, :data:`BACKENDS`; the torch kernel runs on
-the device of its inputs and is differentiable.
+The backends are those of the table :data:`symsgd._backends.BACKENDS`; the torch
+kernel runs on the device of its inputs and is differentiable.
 
 >>> import numpy as np, sympy
 >>> import symsgd
@@ -42,50 +42,18 @@ symsgd.errors.RangeError: N is positive, got -10
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import opt_einsum
 import sympy
 
+from ._backends import BACKENDS, get_backend
 from ._sizes import schedule_symbols, size_value, statistics_source, substitute_schedule
 from .errors import BackendError, InputTypeError, NonFiniteError, ShapeError, SymbolError
 from .tensors import lookup_statistic
 
 __all__ = ["Kernel", "compile_series", "BACKENDS", "DTYPES"]
 
-
-@dataclass(frozen=True)
-class _Backend:
-    """What a kernel needs from an array library."""
-
-    name: str
-    asarray: object
-    isfinite_all: object
-    zeros: object
-
-
-def _numpy_backend():
-    return _Backend("numpy", lambda a, dtype, device=None: np.asarray(a, dtype=dtype),
-                    lambda a: bool(np.all(np.isfinite(a))),
-                    lambda shape, like: np.zeros(shape, dtype=like.dtype))
-
-
-def _torch_backend():
-    import torch
-
-    def asarray(a, dtype, device=None):
-        dtype = getattr(torch, dtype.name)
-        if isinstance(a, torch.Tensor):
-            return a.to(dtype=dtype, device=device if device is not None else a.device)
-        return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=dtype, device=device)
-
-    return _Backend("torch", asarray, lambda a: bool(torch.isfinite(a).all()),
-                    lambda shape, like: torch.zeros(shape, dtype=like.dtype, device=like.device))
-
-
-#: Array backends by name: a function building the backend on first use.
-BACKENDS = {"numpy": _numpy_backend, "torch": _torch_backend}
 
 #: The floating-point types a kernel computes in.
 DTYPES = ("float64", "float32")
@@ -109,7 +77,7 @@ class Kernel:
     Args:
         series: a scalar :class:`~symsgd.series.Series` in contractions (those
             with a free index give vector values).
-        backend: a key of :data:`BACKENDS`.
+        backend: a key of :data:`~symsgd._backends.BACKENDS` (``'numpy'``, ``'torch'``).
         dtype: a floating type of :data:`DTYPES` (name, numpy or torch dtype).
 
     Args of a call:
@@ -145,9 +113,7 @@ class Kernel:
     """
 
     def __init__(self, series, backend: str = "numpy", dtype="float64"):
-        if backend not in BACKENDS:
-            raise BackendError(f"unknown backend {backend!r}; available: {sorted(BACKENDS)}")
-        self.backend = BACKENDS[backend]()
+        self.backend = get_backend(backend)
         self.dtype = _float_dtype(dtype)
         self.order = series.order
         self.shape = series.shape

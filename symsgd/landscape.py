@@ -31,6 +31,7 @@ import numpy as np
 import sympy
 from sympy.utilities.iterables import multiset_partitions
 
+from ._backends import Backend, get_backend
 from ._sympify import exact, expression, finite, refuse_text
 from .distributions import Distribution, as_distribution
 from .errors import InputTypeError, LandscapeError, NotPolynomialError, ShapeError
@@ -326,9 +327,24 @@ class Landscape:
                 "method='diagrams', which work from the statistics at the initialization")
 
     # --------------------------------------------------------------- numerics
-    def numeric(self, backend: str = "numpy"):
-        """Vectorized numeric functions of this landscape (see :class:`NumericLandscape`)."""
-        return _numeric(self, backend)
+    def numeric(self, *, backend: str = "numpy", device=None):
+        """Vectorized numeric functions of this landscape (see :class:`NumericLandscape`).
+
+        Args:
+            backend: a name of :data:`symsgd._backends.BACKENDS` (``'numpy'``, ``'torch'``).
+            device: the torch device of arrays the functions create (``None``: the CPU,
+                or the device of their tensor arguments).
+
+        Raises:
+            BackendError: an unknown backend, a device it cannot use, or torch missing.
+
+        >>> import numpy as np, sympy
+        >>> w, x = sympy.symbols('w x')
+        >>> num = Landscape((w - x)**2 / 2, w, x, init=[0]).numeric()
+        >>> num.loss(np.array([[1.0], [2.0]]), np.array([[0.0]])).tolist()
+        [0.5, 2.0]
+        """
+        return _numeric(self, get_backend(backend, device=device))
 
     def __str__(self) -> str:
         return f"{self.name}: l_x = {self.loss}, x = {self.data}, theta_0 = {self.init}"
@@ -339,14 +355,14 @@ class NumericLandscape:
     """Compiled, vectorized ``loss(theta, x)``, ``grad(theta, x)`` and ``test_loss(theta)``.
 
     ``theta`` has shape ``(..., P)`` and ``x`` shape ``(..., D)``; leading axes
-    broadcast.  Built by :meth:`Landscape.numeric` for ``'numpy'`` or ``'torch'``.
+    broadcast.  Built by :meth:`Landscape.numeric` for one
+    :class:`~symsgd._backends.Backend`; arrays in and out are of that backend.
     """
 
-    backend: str
+    backend: Backend
     _loss: object
     _grad: object
     _test: object
-    _stack: object
 
     def loss(self, theta, x):
         """The per-sample loss, shape ``broadcast(theta[..., 0], x[..., 0])``."""
@@ -362,32 +378,27 @@ class NumericLandscape:
         return self._broadcast(self._test(*cols), cols[0])
 
     def _call(self, fn, theta, x, scalar):
-        args = [theta[..., i] for i in range(theta.shape[-1])] + [x[..., j] for j in range(x.shape[-1])]
+        args = [theta[..., i] for i in range(theta.shape[-1])] + \
+            [x[..., j] for j in range(x.shape[-1])]
         ref = args[0] * 0 + args[-1] * 0
         out = fn(*args)
         if scalar:
             return self._broadcast(out, ref)
-        return self._stack([self._broadcast(o, ref) for o in out], -1)
+        return self.backend.xp.stack([self._broadcast(o, ref) for o in out], -1)
 
     def _broadcast(self, value, ref):
-        return value + ref * 0 if self.backend == "torch" else np.broadcast_to(value, np.shape(ref)) + 0.0
+        """``value`` (a number or an array) broadcast to the shape of ``ref``, as a new array."""
+        return value + self.backend.zeros(tuple(ref.shape), ref)
 
 
 @functools.lru_cache(maxsize=64)
-def _numeric(landscape: Landscape, backend: str) -> NumericLandscape:
-    if backend == "numpy":
-        modules, stack = "numpy", np.stack
-    elif backend == "torch":
-        import torch
-        modules, stack = "torch", torch.stack
-    else:
-        raise ValueError(f"unknown backend {backend!r}; use 'numpy' or 'torch'")
+def _numeric(landscape: Landscape, backend: Backend) -> NumericLandscape:
     args = list(landscape.params) + list(landscape.data)
     grad = [sympy.diff(landscape.loss, p) for p in landscape.params]
+    modules = backend.modules
     return NumericLandscape(
         backend,
         sympy.lambdify(args, landscape.loss, modules=modules),
         sympy.lambdify(args, grad, modules=modules),
         sympy.lambdify(list(landscape.params), landscape.test_loss, modules=modules),
-        stack,
     )

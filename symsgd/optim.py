@@ -43,13 +43,14 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields
+from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any
 
 import numpy as np
 import sympy
 
-from .errors import MatrixError, NonFiniteError, RangeError, ShapeError, StabilityError
+from ._validate import _as_hessian, _scalar, _symmetric, _symmetric_sympy
+from .errors import MatrixError, ShapeError, StabilityError
 
 __all__ = [
     "Optimizer",
@@ -65,46 +66,17 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------
-# validation helpers
-
-
-def _scalar(value, name: str, low=None, high=None, low_open=False, high_open=True):
-    """Validate a hyperparameter: a real number in a range, or a SymPy expression.
-
-    Numbers (including SymPy numbers, compared exactly) are range-checked and a
-    value outside the range is a :class:`~symsgd.errors.RangeError`;
-    expressions with free symbols are kept as they are (the caller is deriving
-    formulas).
-
-    >>> _scalar(0.5, "momentum", low=0, high=1)
-    0.5
-    >>> _scalar(1, "momentum", low=0, high=1)
-    Traceback (most recent call last):
-    ...
-    symsgd.errors.RangeError: momentum must be < 1, got 1
-    """
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, sympy.Basic)) or \
-            isinstance(value, sympy.MatrixBase):
-        raise TypeError(f"{name} must be a real number or a SymPy expression, got {value!r}")
-    if isinstance(value, sympy.Basic):
-        if value.free_symbols:
-            return value
-        if value.is_finite is False or value is sympy.nan:
-            raise NonFiniteError(f"{name} must be finite, got {value}")
-        if not value.is_real:
-            raise RangeError(f"{name} must be real, got {value}")
-    elif not np.isfinite(float(value)):
-        raise NonFiniteError(f"{name} must be finite, got {value!r}")
-    if low is not None and bool(value < low if not low_open else value <= low):
-        raise RangeError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and bool(value > high if not high_open else value >= high):
-        raise RangeError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
-    return value
+# helpers
 
 
 def _fmt(x) -> str:
     """Short human form of a number for error messages."""
     return f"{float(x):.6g}"
+
+
+def _bound(text: str, value: float) -> str:
+    """The stability bound as its formula and its value (``'2 (1 + momentum) = 3.8'``, ``'2'``)."""
+    return text if text == _fmt(value) else f"{text} = {_fmt(value)}"
 
 
 def _matmul(a, b):
@@ -122,54 +94,6 @@ def _identity_like(k):
     if isinstance(k, np.ndarray) and k.ndim == 2:
         return np.eye(k.shape[0])
     return sympy.Integer(1) if isinstance(k, sympy.Basic) else 1.0
-
-
-def _symmetric(arr, what: str, xp=np):
-    """Validate a square, finite, symmetric float array and return its symmetric part.
-
-    Args:
-        arr: a float64 array of the namespace ``xp`` (numpy or torch).
-        what: its name in error messages.
-        xp: ``numpy`` or ``torch``.
-
-    Raises:
-        ShapeError, NonFiniteError, MatrixError: not square, NaN or infinity,
-            not symmetric (to 1e-12 relative).
-
-    >>> _symmetric(np.array([[1.0, 2.0], [0.0, 1.0]]), "the Hessian")
-    Traceback (most recent call last):
-    ...
-    symsgd.errors.MatrixError: the Hessian must be symmetric
-    """
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ShapeError(f"{what} must be a square matrix, got shape {tuple(arr.shape)}")
-    if not bool(xp.isfinite(arr).all()):
-        raise NonFiniteError(f"{what} contains NaN or infinity")
-    if arr.shape[0] and float(xp.abs(arr - arr.T).max()) > 1e-12 * float(xp.abs(arr).max()):
-        raise MatrixError(f"{what} must be symmetric")
-    return (arr + arr.T) / 2
-
-
-def _symmetric_sympy(m, what: str):
-    """Validate a square symmetric SymPy matrix (exactly)."""
-    if m.rows != m.cols:
-        raise ShapeError(f"{what} must be square, got shape {m.shape}")
-    if m != m.T:
-        raise MatrixError(f"{what} must be symmetric")
-    return m
-
-
-def _as_hessian(k):
-    """Validate a Hessian: scalar, square numpy array or square SymPy matrix."""
-    if isinstance(k, sympy.MatrixBase):
-        return _symmetric_sympy(k, "the Hessian")
-    if isinstance(k, sympy.Basic):
-        return k
-    if isinstance(k, numbers.Real) and not isinstance(k, bool):
-        if not np.isfinite(k):
-            raise NonFiniteError(f"the Hessian must be finite, got {k!r}")
-        return float(k)
-    return _symmetric(np.asarray(k, dtype=float), "the Hessian")
 
 
 def _assemble(blocks):
@@ -201,8 +125,14 @@ class Optimizer(ABC):
     """
 
     @property
-    def order(self) -> int:
-        """Number of state blocks (1 for the weights alone, 2 with a momentum buffer)."""
+    def state_blocks(self) -> int:
+        """Number of state blocks: 1 for the weights alone, 2 with a momentum buffer.
+
+        The state ``z`` has ``state_blocks * n`` coordinates for ``n`` weights.
+
+        >>> SGD(0.1).state_blocks, HeavyBall(0.1, 0.9).state_blocks
+        (1, 2)
+        """
         return 1
 
     @property
@@ -256,7 +186,8 @@ class Optimizer(ABC):
             hessian: a number, SymPy scalar, square numpy array or square SymPy matrix.
 
         Returns:
-            ``A`` of shape ``(order*n, order*n)`` and ``B`` of shape ``(order*n, n)``
+            ``A`` of shape ``(s*n, s*n)`` and ``B`` of shape ``(s*n, n)`` (``s`` =
+            :attr:`state_blocks`)
             (``n = 1`` for a scalar Hessian), numpy or SymPy like the input.
 
         >>> A, B = SGD(0.5).state_space(1.0)
@@ -285,7 +216,7 @@ class Optimizer(ABC):
                                       for v in self.hyperparameters().values()) else 1.0
         a, b = self._blocks(0 * one, one)
         gain = b[0][0]
-        if self.order == 2:
+        if self.state_blocks == 2:
             gain = gain + _matmul(a[0][1], b[1][0]) / (one - a[1][1])
         gain = -gain
         return sympy.simplify(gain) if isinstance(gain, sympy.Basic) else float(gain)
@@ -299,7 +230,7 @@ class Optimizer(ABC):
         >>> SGD(1.0).check_stable([1.0, 2.5])
         Traceback (most recent call last):
         ...
-        symsgd.errors.StabilityError: lr * k_max = 2.5 must be < 2 = 2
+        symsgd.errors.StabilityError: unstable: lr * k_max = 2.5 is not below the stability bound 2 (SGD needs lr < 2 / k_max = 0.8)
         """
         k = np.asarray(eigenvalues, dtype=float) + float(self.weight_decay)
         if k.size == 0:
@@ -314,7 +245,9 @@ class Optimizer(ABC):
         bound = float(self.lr_bound())
         if not x < bound:
             raise StabilityError(
-                f"lr * k_max = {_fmt(x)} must be < {self._bound_text()} = {_fmt(bound)}{wd}")
+                f"unstable: lr * k_max = {_fmt(x)} is not below the stability bound "
+                f"{_bound(self._bound_text(), bound)} ({type(self).__name__} needs "
+                f"lr < {_fmt(bound)} / k_max = {_fmt(bound / k.max())}){wd}")
 
 
 def _validate_common(opt):
@@ -344,6 +277,7 @@ class SGD(Optimizer):
     """
 
     lr: Any
+    _: KW_ONLY
     weight_decay: Any = 0
 
     def __post_init__(self):
@@ -364,7 +298,8 @@ class _Momentum(Optimizer):
     """A momentum method with a learning rate, a momentum and weight decay (two state blocks)."""
 
     lr: Any
-    momentum: Any = 0.9
+    momentum: Any
+    _: KW_ONLY
     weight_decay: Any = 0
 
     def __post_init__(self):
@@ -372,7 +307,7 @@ class _Momentum(Optimizer):
         object.__setattr__(self, "momentum", _validate_momentum(self.momentum))
 
     @property
-    def order(self):
+    def state_blocks(self):
         return 2
 
 
@@ -455,8 +390,9 @@ class QHM(Optimizer):
     """
 
     lr: Any
-    momentum: Any = 0.999
-    nu: Any = 0.7
+    momentum: Any
+    nu: Any
+    _: KW_ONLY
     weight_decay: Any = 0
 
     def __post_init__(self):
@@ -465,7 +401,7 @@ class QHM(Optimizer):
         object.__setattr__(self, "nu", _scalar(self.nu, "nu", low=0, high=1, high_open=False))
 
     @property
-    def order(self):
+    def state_blocks(self):
         return 2
 
     def _blocks(self, k, one):
@@ -522,6 +458,7 @@ class Preconditioned(Optimizer):
     """
 
     lr_matrix: Any
+    _: KW_ONLY
     momentum: Any = 0
     weight_decay: Any = 0
 
@@ -562,7 +499,7 @@ class Preconditioned(Optimizer):
         return not self.is_scalar
 
     @property
-    def order(self):
+    def state_blocks(self):
         return 1 if self.momentum == 0 else 2
 
     def hyperparameters(self):
@@ -586,7 +523,7 @@ class Preconditioned(Optimizer):
             one = sympy.eye(lam.rows)
             k = k * one
         lam_k = _matmul(lam, k)
-        if self.order == 1:
+        if self.state_blocks == 1:
             return [[one - lam_k]], [[-lam * one if self.is_scalar else -lam]]
         neg_lam = -lam * one if self.is_scalar else -lam
         return ([[one - lam_k, mu * neg_lam], [k, mu * one]], [[neg_lam], [one]])
@@ -621,7 +558,7 @@ class Preconditioned(Optimizer):
         >>> Preconditioned(1.0, momentum=0.5).check_stable([3.5])
         Traceback (most recent call last):
         ...
-        symsgd.errors.StabilityError: max eig(Lambda K) = 3.5 must be < 2 (1 + momentum) = 3
+        symsgd.errors.StabilityError: unstable: max eig(Lambda K) = 3.5 is not below the stability bound 2 (1 + momentum) = 3
         """
         x = np.asarray(eigenvalues, dtype=float)
         if self.is_scalar:
@@ -634,8 +571,8 @@ class Preconditioned(Optimizer):
         bound = float(self.lr_bound())
         if not x.max() < bound:
             raise StabilityError(
-                f"max eig(Lambda K) = {_fmt(x.max())} must be < {self._bound_text()} = "
-                f"{_fmt(bound)}")
+                f"unstable: max eig(Lambda K) = {_fmt(x.max())} is not below the stability "
+                f"bound {_bound(self._bound_text(), bound)}")
 
 
 # ----------------------------------------------------------------------------
@@ -663,7 +600,7 @@ def _inverse(m, what: str, root: bool = False):
     return (vecs * vals ** (-0.5 if root else -1.0)) @ vecs.T
 
 
-def damped_newton(lr, hessian, momentum=0, weight_decay=0) -> Preconditioned:
+def damped_newton(lr, hessian, *, momentum=0, weight_decay=0) -> Preconditioned:
     """Damped Newton's method: :class:`Preconditioned` with ``Lambda = lr K^{-1}``.
 
     Args:
@@ -678,7 +615,7 @@ def damped_newton(lr, hessian, momentum=0, weight_decay=0) -> Preconditioned:
                           weight_decay=weight_decay)
 
 
-def natural_gradient(lr, fisher, momentum=0, weight_decay=0) -> Preconditioned:
+def natural_gradient(lr, fisher, *, momentum=0, weight_decay=0) -> Preconditioned:
     """Natural gradient descent: :class:`Preconditioned` with ``Lambda = lr F^{-1}``.
 
     Near a minimum Liu et al. take the Fisher matrix ``F = K Sigma K``, which
@@ -697,7 +634,7 @@ def natural_gradient(lr, fisher, momentum=0, weight_decay=0) -> Preconditioned:
                           weight_decay=weight_decay)
 
 
-def adam_preconditioned(lr, grad_second_moment, momentum=0, weight_decay=0) -> Preconditioned:
+def adam_preconditioned(lr, grad_second_moment, *, momentum=0, weight_decay=0) -> Preconditioned:
     """Adam near a minimum as preconditioned SGD (Liu et al., Theorem 10).
 
     Adam's denominator ``sqrt(E[g^2])`` is approximated by the non-diagonal

@@ -54,15 +54,16 @@ edge the two differ arbitrarily.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
+from ._validate import _scalar, _symmetric
 from .errors import MatrixError, NonFiniteError, RangeError, ShapeError
 from .lyapunov import stationary_covariance
-from .optim import HeavyBall, _scalar, _symmetric
+from .optim import HeavyBall
 
 __all__ = ["PhaseSpaceOU", "DiscretePhaseSpace", "diffusion_exponent"]
 
@@ -139,6 +140,7 @@ class _PhaseSpace(ABC):
     momentum: Any
     weight_decay: Any
     hessian: Any
+    _: KW_ONLY
     sigma2: Any = None
     batch: Any = 1
     sample_noise: Any = None
@@ -183,7 +185,7 @@ class _PhaseSpace(ABC):
     def gradient_noise(self):
         """The minibatch gradient-noise covariance ``C = Sigma / S``.
 
-        >>> DiscretePhaseSpace(0.1, 0.5, 0.0, np.diag([1.0, 2.0]), 3.0, batch=2).gradient_noise
+        >>> DiscretePhaseSpace(0.1, 0.5, 0.0, np.diag([1.0, 2.0]), sigma2=3.0, batch=2).gradient_noise
         array([[1.5, 0. ],
                [0. , 3. ]])
         """
@@ -253,7 +255,7 @@ class _PhaseSpace(ABC):
     def speed(self) -> float:
         """Instantaneous speed ``E||theta_{k+1} - theta_k||^2 = lr^2 tr Var(v)`` (eq. 16).
 
-        >>> round(PhaseSpaceOU(0.1, 0.5, 0.0, np.eye(1), 1.0, 1).speed(), 6)
+        >>> round(PhaseSpaceOU(0.1, 0.5, 0.0, np.eye(1), sigma2=1.0, batch=1).speed(), 6)
         0.013333
         """
         n = self.n
@@ -293,10 +295,10 @@ class _PhaseSpace(ABC):
         holds exactly for the discrete recursion too, where both energies
         exceed the continuous ones at finite ``lr``.
 
-        >>> pot, kin = PhaseSpaceOU(0.1, 0.5, 0.2, np.eye(2), 1.0, 3).energies()
+        >>> pot, kin = PhaseSpaceOU(0.1, 0.5, 0.2, np.eye(2), sigma2=1.0, batch=3).energies()
         >>> bool(np.isclose(pot, kin))
         True
-        >>> pot, kin = DiscretePhaseSpace(0.5, 0.5, 0.0, np.eye(1), 1.0, 1).energies()
+        >>> pot, kin = DiscretePhaseSpace(0.5, 0.5, 0.0, np.eye(1), sigma2=1.0, batch=1).energies()
         >>> round(pot, 6), round(kin, 6)
         (0.3, 0.3)
         """
@@ -390,7 +392,7 @@ class DiscretePhaseSpace(_PhaseSpace):
     @property
     def optimizer(self) -> HeavyBall:
         """The :class:`~symsgd.optim.HeavyBall` optimizer that this update is."""
-        return HeavyBall(self.lr, self.momentum, self.weight_decay)
+        return HeavyBall(self.lr, self.momentum, weight_decay=self.weight_decay)
 
     def _flip(self):
         """``diag(I, -I)``: the change of coordinates between ``(w, m)`` and ``(theta, v)``."""

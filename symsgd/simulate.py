@@ -7,7 +7,8 @@ loss and weights.
 
 >>> from symsgd import sgd
 >>> from symsgd.landscapes import mean_estimation
->>> sim = simulate(mean_estimation(init=1), sgd(4), lr=[0.1, 0.2], trials=2000, seed=0)
+>>> sim = simulate(sgd(4), landscape=mean_estimation(init=1), lr=[0.1, 0.2], trials=2000,
+...                seed=0)
 >>> sim.test_loss.shape, sim.weights.shape
 ((2, 5), (2, 5, 1))
 >>> bool(abs(sim.weights[0, -1, 0] - 0.9**4) < 4 * sim.weights_sem[0, -1, 0])
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._backends import get_backend
 from ._progress import _quiet
-
-from .errors import NonFiniteError, ShapeError
+from .errors import MeasureError, NonFiniteError, RangeError, ShapeError
 from .landscape import Landscape
 from .schedule import BaseSchedule
 
@@ -69,23 +70,34 @@ class Simulation:
         """Mean test minus training loss (the generalization gap), shape ``(L, K)``."""
         return self.test_loss - self.train_loss
 
-    def plot(self, quantity: str = "test_loss", ax=None, prediction=None):
-        """Plot the final ``quantity`` against the learning rate with 95% error bars.
+    def plot(self, *, measure: str = "test", ax=None, prediction=None):
+        """Plot the final ``measure`` against the learning rate with 95% error bars.
 
-        ``prediction`` is an optional callable of the learning rate (e.g. a
-        :class:`~symsgd.series.Series`) drawn as a line.  Returns the axes.
+        Args:
+            measure: ``'test'`` (the test loss) or ``'train'`` (the training loss).
+            ax: matplotlib axes to draw on (default: a new figure).
+            prediction: an optional callable of the learning rate (e.g. a
+                :class:`~symsgd.series.Series`) drawn as a line.
+
+        Returns:
+            the axes.
+
+        Raises:
+            MeasureError: another measure.
         """
         import matplotlib.pyplot as plt
 
+        if measure not in ("test", "train"):
+            raise MeasureError(f"Simulation.plot draws measure 'test' or 'train', not {measure!r}")
         ax = ax or plt.figure().gca()
-        mean = getattr(self, quantity)[:, -1]
-        sem = getattr(self, quantity + "_sem")[:, -1]
+        mean = getattr(self, f"{measure}_loss")[:, -1]
+        sem = getattr(self, f"{measure}_loss_sem")[:, -1]
         ax.errorbar(self.lr, mean, yerr=1.96 * sem, fmt="o", capsize=3, label="simulation (95%)")
         if prediction is not None:
             grid = np.linspace(0, self.lr.max(), 100)
             ax.plot(grid, [float(prediction(g)) for g in grid], label="prediction")
         ax.set_xlabel("learning rate")
-        ax.set_ylabel(quantity.replace("_", " "))
+        ax.set_ylabel(f"{measure} loss")
         ax.legend()
         return ax
 
@@ -106,56 +118,76 @@ def _learning_rates(lr) -> np.ndarray:
     return rates
 
 
-def simulate(landscape: Landscape, schedule: BaseSchedule, lr, trials: int, seed=None,
+def simulate(schedule: BaseSchedule, *, landscape: Landscape, lr, trials: int, seed=None,
              every: int | None = None, backend: str = "numpy", device=None,
              progress: bool | None = None) -> Simulation:
     """Run SGD ``trials`` times on fresh training sets, for each learning rate.
 
     Args:
+        schedule: a concrete schedule; random reshuffling draws new orders per trial.
         landscape: the landscape (any differentiable loss; the test loss must
             have a closed form, as it does for polynomial data or a Dataset).
-        schedule: a concrete schedule; random reshuffling draws new orders per trial.
-        lr: one learning rate or a sequence of them.
-        trials: the number of independent runs per learning rate.
+        lr: one learning rate or a sequence of them (numbers, >= 0).
+        trials: the number of independent runs per learning rate (an integer >= 2).
         seed: seed of the random generator (data, shuffles).
-        every: record every ``every`` steps.  By default the records are
-            spaced so that measuring the training loss (a pass over all ``N``
-            points) costs at most about 20 times the training itself.
-        backend: ``'numpy'`` or ``'torch'`` (float64; ``device`` for torch).
-        progress: show a progress bar (default: automatic).
+        every: record every ``every`` steps (an integer >= 1).  By default the
+            records are spaced so that measuring the training loss (a pass over
+            all ``N`` points) costs at most about 20 times the training itself.
+        backend: ``'numpy'`` or ``'torch'`` (float64; see :data:`symsgd._backends.BACKENDS`).
+        device: the torch device to run on (``'cuda'``, ...); ``None``: the CPU.
+        progress: show a progress bar (True, False, or None: automatic).
+
+    Returns:
+        a :class:`Simulation` of means and standard errors.
+
+    Raises:
+        RangeError: ``trials`` below 2 or not an integer, ``every`` below 1 or
+            not an integer.
+        BackendError: an unknown backend, a device it cannot use, or torch missing.
+        TypeError: a landscape or schedule of the wrong type, a symbolic ``lr``.
+        NonFiniteError: a non-finite or negative learning rate, or SGD diverging.
+        ShapeError: ``lr`` not a number or a 1-d sequence.
+
+    >>> from symsgd import gd
+    >>> from symsgd.landscapes import mean_estimation
+    >>> simulate(gd(2), landscape=mean_estimation(), lr=0.1, trials=1)
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.RangeError: trials must be an integer of at least 2, got 1
     """
     if not isinstance(landscape, Landscape):
         raise TypeError(f"landscape must be a symsgd Landscape, got {type(landscape).__name__}")
     if not isinstance(schedule, BaseSchedule):
         raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
     if isinstance(trials, bool) or not isinstance(trials, numbers.Integral) or trials < 2:
-        raise ValueError(f"trials must be an integer of at least 2, got {trials!r}")
+        raise RangeError(f"trials must be an integer of at least 2, got {trials!r}")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, numbers.Integral)
+                              or every < 1):
+        raise RangeError(f"every must be an integer of at least 1, got {every!r}")
+    bk = get_backend(backend, device=device)
     schedule._require_concrete("simulation")
     rates = _learning_rates(lr)
     T = schedule.T
     if every is None:
         records = max(2, min(200, 20 * T * schedule.batch // schedule.N))
         every = max(1, T // records)
-    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-        raise ValueError(f"every must be an integer of at least 1, got {every!r}")
     every = int(every)
     record = sorted(set(range(0, T + 1, every)) | {T})
     rng = np.random.default_rng(seed)
     data = landscape.distribution.sample(rng, (trials, schedule.N), landscape.data)
     batches = schedule.sample_batches(rng, trials)
-    num = landscape.numeric(backend)
-    xp = _Backend(backend, device)
-    data, batches = xp.array(data), xp.array(np.ascontiguousarray(batches), integer=True)
-    theta = xp.array(np.broadcast_to(np.array([float(v) for v in landscape.init]),
-                                     (len(rates), trials, landscape.dim)).copy())
-    steps_lr = xp.array(rates)[:, None, None]
-    rows = xp.array(np.arange(trials), integer=True)[:, None]
+    num = landscape.numeric(backend=bk.name, device=device)
+    data, batches = bk.asarray(data), bk.asarray(np.ascontiguousarray(batches), "int64")
+    theta = bk.asarray(np.broadcast_to(np.array([float(v) for v in landscape.init]),
+                                       (len(rates), trials, landscape.dim)).copy())
+    steps_lr = bk.asarray(rates)[:, None, None]
+    rows = bk.asarray(np.arange(trials), "int64")[:, None]
     out = {k: [] for k in ("test", "train", "weights")}
 
     def snapshot():
-        test = xp.numpy(num.test_loss(theta))
-        train = xp.numpy(num.loss(theta[:, :, None, :], data[None]).mean(-1))
-        w = xp.numpy(theta)
+        test = bk.to_numpy(num.test_loss(theta))
+        train = bk.to_numpy(num.loss(theta[:, :, None, :], data[None]).mean(-1))
+        w = bk.to_numpy(theta)
         if not (np.all(np.isfinite(test)) and np.all(np.isfinite(w))):
             raise NonFiniteError("SGD diverged (non-finite loss or weights); lower the learning rate")
         for key, value in (("test", test), ("train", train), ("weights", w)):
@@ -176,26 +208,3 @@ def simulate(landscape: Landscape, schedule: BaseSchedule, lr, trials: int, seed
     return Simulation(rates, np.array(record), trials, stack("test", 0), stack("test", 1),
                       stack("train", 0), stack("train", 1), stack("weights", 0), stack("weights", 1))
 
-
-class _Backend:
-    """numpy or torch arrays, float64."""
-
-    def __init__(self, name: str, device):
-        self.name = name
-        if name == "torch":
-            import torch
-            self.torch = torch
-            self.device = torch.device(device or "cpu")
-        elif name != "numpy":
-            raise ValueError(f"unknown backend {name!r}; use 'numpy' or 'torch'")
-        elif device not in (None, "cpu"):
-            raise ValueError("the numpy backend runs on the CPU only")
-
-    def array(self, a, integer: bool = False):
-        if self.name == "numpy":
-            return np.asarray(a, dtype=np.int64 if integer else np.float64)
-        dtype = self.torch.int64 if integer else self.torch.float64
-        return self.torch.as_tensor(np.asarray(a), dtype=dtype, device=self.device)
-
-    def numpy(self, a) -> np.ndarray:
-        return a if self.name == "numpy" else a.detach().cpu().numpy()

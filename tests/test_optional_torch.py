@@ -16,7 +16,7 @@ assert series.evaluate(L, N=3) == symsgd.expected_loss(symsgd.sgd(3), 2, landsca
 kernel = series.lambdify(backend="numpy")
 stats = L.statistics(kernel.statistics)
 assert np.isfinite(kernel(0.01, stats, N=3))
-sim = symsgd.simulate(L, symsgd.sgd(3), 0.01, trials=100, seed=0)
+sim = symsgd.simulate(symsgd.sgd(3), landscape=L, lr=0.01, trials=100, seed=0)
 assert sim.test_loss.shape == (1, 4)
 print("ok")
 """

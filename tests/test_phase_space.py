@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 
+from _accuracy import EPS, agreement_bound, inv_sep, rel, residual, residual_bound
 from symsgd.errors import MatrixError, NonFiniteError, RangeError, ShapeError
 from symsgd.phase_space import DiscretePhaseSpace, PhaseSpaceOU, diffusion_exponent
 
@@ -67,10 +68,6 @@ def _kunin_printed(lr, beta, wd, h, s2):
     return a, d, q, u
 
 
-def _rel(x, y):
-    return np.linalg.norm(x - y) / np.linalg.norm(y)
-
-
 def _random_spd(rng, n, floor):
     m = rng.normal(size=(n, n))
     return m @ m.T / n + floor * np.eye(n)
@@ -108,7 +105,7 @@ def test_equipartition_holds_for_both(lr, beta, wd, seed):
     h = h * min(1.0, top / np.linalg.eigvalsh(h).max())
     noise = _random_spd(rng, 3, 0.0)
     for cls in (PhaseSpaceOU, DiscretePhaseSpace):
-        for model in (cls(lr, beta, wd, h, 1.0, 2),
+        for model in (cls(lr, beta, wd, h, sigma2=1.0, batch=2),
                       cls(lr, beta, wd, h, batch=2, sample_noise=noise)):
             pot, kin = model.energies()
             assert np.isclose(pot, kin, rtol=1e-8)
@@ -118,8 +115,8 @@ def test_speed_and_diffusion_against_simulation():
     rng = np.random.default_rng(7)
     h = np.diag([0.2, 1.0, 3.0])
     lr, beta, wd, s2, batch = 0.3, 0.6, 0.05, 1.0, 4
-    ex = DiscretePhaseSpace(lr, beta, wd, h, s2, batch)
-    ou = PhaseSpaceOU(lr, beta, wd, h, s2, batch)
+    ex = DiscretePhaseSpace(lr, beta, wd, h, sigma2=s2, batch=batch)
+    ou = PhaseSpaceOU(lr, beta, wd, h, sigma2=s2, batch=batch)
     chains, steps = 4000, 60
     traj = _simulate(lr, beta, wd, h, s2 * h / batch, steps, chains, burn=400, rng=rng)[..., :3]
     # instantaneous speed: mean over chains of ||theta_1 - theta_0||^2
@@ -140,8 +137,8 @@ def test_speed_and_diffusion_against_simulation():
 
 def test_small_learning_rate_limit():
     h = np.diag([0.5, 1.0])
-    ex = DiscretePhaseSpace(1e-4, 0.9, 0.01, h, 1.0, 1)
-    ou = PhaseSpaceOU(1e-4, 0.9, 0.01, h, 1.0, 1)
+    ex = DiscretePhaseSpace(1e-4, 0.9, 0.01, h, sigma2=1.0, batch=1)
+    ou = PhaseSpaceOU(1e-4, 0.9, 0.01, h, sigma2=1.0, batch=1)
     assert np.isclose(ex.speed(), ou.speed(), rtol=1e-3)
     lags = np.array([10, 1000, 20000])
     assert np.allclose(ex.global_displacement(lags), ou.global_displacement(lags), rtol=1e-2)
@@ -157,25 +154,50 @@ def test_discrete_quantities_are_those_of_the_recursion():
     lr, beta, wd, batch = 0.3, 0.6, 0.05, 2
     ex = DiscretePhaseSpace(lr, beta, wd, h, batch=batch, sample_noise=noise)
     m, n_step = _recursion(lr, beta, wd, h, noise / batch)
-    assert np.allclose(ex.transition()[0], m, rtol=0, atol=1e-15)
-    assert np.allclose(ex.transition()[1], n_step, rtol=0, atol=1e-15)
+    # entries of M and N: a few roundings of numbers of the size of the entries (n-term dot
+    # products for N: n eps each, Higham section 3.5)
+    n = h.shape[0]
+    assert np.all(np.abs(ex.transition()[0] - m) <= 4 * EPS * np.abs(m).max())
+    assert np.all(np.abs(ex.transition()[1] - n_step) <= 4 * n * EPS * np.abs(n_step).max())
+    # the covariance: both solutions within ||L^{-1}|| x (residual) of the exact one
     cov = _iterate_to_stationarity(m, n_step)
-    assert _rel(ex.stationary_covariance(), cov) < 1e-10
+    got = ex.stationary_covariance()
+    assert residual(m, got, n_step) <= residual_bound(m)       # backward stable
+    sep = inv_sep(m)
+    forward = agreement_bound(m, n_step, sep, got, cov)
+    assert rel(got, cov) <= forward
     lags = [3, 0, 1, 7]
-    for lag, got in zip(lags, ex.lag_covariance(lags)):
-        assert _rel(got, np.linalg.matrix_power(m, lag) @ cov) < 1e-10
+    for lag, lagged in zip(lags, ex.lag_covariance(lags)):
+        power = np.linalg.matrix_power(m, lag)
+        # M^lag Sigma: Sigma's error carried by ||M^lag||, plus lag products' rounding
+        scale = np.linalg.norm(power, 2) * np.linalg.norm(cov) / np.linalg.norm(power @ cov)
+        assert rel(lagged, power @ cov) <= scale * (forward + (lag + 1) * residual_bound(m))
     a = ex.drift()
-    assert np.allclose(a, (np.eye(6) - m) / lr, rtol=0, atol=1e-12)
+    assert np.all(np.abs(a - (np.eye(6) - m) / lr) <= 4 * EPS * np.abs(a).max())
     q, u = ex.decomposition()
     kappa = batch * (1 - beta ** 2)
     lag1 = m @ cov
-    assert _rel(q, -kappa * (lag1 - lag1.T) / (2 * lr)) < 1e-9
-    assert _rel(u, np.linalg.inv(kappa * cov)) < 1e-9
+    lag_error = np.linalg.norm(m, 2) * np.linalg.norm(cov) / np.linalg.norm(lag1) * \
+        (forward + 2 * residual_bound(m))
+    # Q from the antisymmetric part of the lag-1 covariance: its relative error is that of
+    # lag1 scaled by ||lag1|| / ||lag1 - lag1^T||
+    antisym = np.linalg.norm(lag1) / np.linalg.norm(lag1 - lag1.T)
+    assert rel(q, -kappa * (lag1 - lag1.T) / (2 * lr)) <= 2 * antisym * lag_error
+    # U = (kappa Sigma)^{-1}: relative error cond(Sigma) times Sigma's (first order, x 2)
+    assert rel(u, np.linalg.inv(kappa * cov)) <= 2 * np.linalg.cond(cov) * forward
     d = ex.diffusion()
-    assert _rel((d + q) @ u, a) < 1e-9
-    assert np.linalg.eigvalsh(d).min() > -1e-12 * np.abs(d).max()
+    # (D + Q) U = A: the products' rounding and the errors of U and Q carried by the factors
+    error_u = 2 * np.linalg.cond(cov) * forward
+    product = (np.linalg.norm(d, 2) + np.linalg.norm(q, 2)) * np.linalg.norm(u, 2) / \
+        np.linalg.norm(a)
+    assert rel((d + q) @ u, a) <= product * (error_u + 2 * antisym * lag_error + 6 * 6 * EPS)
+    # D is positive semi-definite up to its own error (that of Sigma, times ||D|| / ||D||)
+    assert np.linalg.eigvalsh(d).min() >= -(error_u + 2 * antisym * lag_error) * \
+        np.linalg.norm(d, 2) * product
     j = ex.current()
-    assert np.abs(u @ j + j.T @ u).max() < 1e-9 * np.abs(u @ j).max()
+    # U J + J^T U = 0 up to the rounding of the products and the error of U
+    assert np.linalg.norm(u @ j + j.T @ u) <= 2 * np.linalg.norm(u @ j) * (
+        error_u + 2 * antisym * lag_error + 6 * 6 * EPS)
 
 
 def test_current_and_modified_loss_against_monte_carlo():
@@ -213,13 +235,14 @@ def test_small_learning_rate_limit_at_fixed_momentum():
     h, beta, wd, s2, batch = _random_spd(rng, 2, 0.3), 0.5, 0.1, 1.5, 4
     errors = []
     for lr in (1e-2, 1e-4, 1e-6):
-        ex = DiscretePhaseSpace(lr, beta, wd, h, s2, batch)
+        ex = DiscretePhaseSpace(lr, beta, wd, h, sigma2=s2, batch=batch)
         a, _, q, u = _kunin_printed(lr, beta, wd, h, s2)
         scale = np.diag([np.sqrt(lr)] * 2 + [1.0] * 2)     # coordinates (theta / sqrt(lr), v)
-        errors.append(_rel(scale @ ex.decomposition()[1] @ scale, scale @ u @ scale))
+        errors.append(rel(scale @ ex.decomposition()[1] @ scale, scale @ u @ scale))
         assert errors[-1] < np.sqrt(lr)
-        assert abs(ex.speed() / PhaseSpaceOU(lr, beta, wd, h, s2, batch).speed() - 1) < lr
-        assert _rel(ex.decomposition()[0], (1 + beta) / 2 * q) < 1e-9
+        ou = PhaseSpaceOU(lr, beta, wd, h, sigma2=s2, batch=batch)
+        assert abs(ex.speed() / ou.speed() - 1) < lr
+        assert rel(ex.decomposition()[0], (1 + beta) / 2 * q) < 1e-9
         assert np.allclose(ex.drift()[2:], (1 + beta) / 2 * a[2:], rtol=1e-12, atol=0)
         assert np.allclose(ex.drift()[:2], np.hstack([h + wd * np.eye(2), -beta * np.eye(2)]))
     assert errors[-1] < errors[0] / 50
@@ -231,14 +254,14 @@ def test_joint_limit_recovers_kunin():
     errors = []
     for lr in (1e-4, 1e-6):
         beta = 1 - 0.3 * np.sqrt(lr)
-        ex = DiscretePhaseSpace(lr, beta, wd, h, s2, batch)
+        ex = DiscretePhaseSpace(lr, beta, wd, h, sigma2=s2, batch=batch)
         a, d, q, u = _kunin_printed(lr, beta, wd, h, s2)
         scale = np.diag([np.sqrt(lr)] * 2 + [1.0] * 2)
         inv = np.linalg.inv(scale)
-        errors.append([_rel(inv @ ex.drift() @ scale, inv @ a @ scale),
-                       _rel(inv @ ex.diffusion() @ inv, inv @ d @ inv),
-                       _rel(ex.decomposition()[0], q),
-                       _rel(scale @ ex.decomposition()[1] @ scale, scale @ u @ scale)])
+        errors.append([rel(inv @ ex.drift() @ scale, inv @ a @ scale),
+                       rel(inv @ ex.diffusion() @ inv, inv @ d @ inv),
+                       rel(ex.decomposition()[0], q),
+                       rel(scale @ ex.decomposition()[1] @ scale, scale @ u @ scale)])
         assert max(errors[-1]) < 5 * np.sqrt(lr), errors[-1]
     assert np.all(np.array(errors[1]) < 0.15 * np.array(errors[0]))
 
@@ -248,7 +271,7 @@ def test_global_displacement_is_kunins_eq_17_with_time_in_lr_units():
     Kunin's C_l; their printed eq. 17 evaluates C_l at k steps instead of time lr k."""
     lr, beta, s2, batch = 1e-3, 0.9, 1.0, 4
     rho = np.array([0.5, 8.0])
-    ou = PhaseSpaceOU(lr, beta, 0.0, np.diag(rho), s2, batch)
+    ou = PhaseSpaceOU(lr, beta, 0.0, np.diag(rho), sigma2=s2, batch=batch)
     kappa = batch * (1 - beta ** 2)
     gamma = (1 - beta) / (lr * (1 + beta))
     omega = np.sqrt(2 / (lr * (1 + beta)) * rho)

@@ -15,8 +15,8 @@ import pytest
 import sympy
 
 import symsgd
-from symsgd import (NonFiniteError, ScheduleError, ShapeError, Simulation,
-                    expected_loss, gd, sgd, simulate)
+from symsgd import (BackendError, NonFiniteError, RangeError, ScheduleError, ShapeError,
+                    Simulation, expected_loss, gd, sgd, simulate)
 from symsgd.landscapes import helix, mean_estimation, shifting_valleys
 
 # ------------------------------------------------------------------------- HELIX
@@ -55,7 +55,8 @@ def _helix_effective_steps(eta, T):
 
 def _helix_run(eta, T, trials, seed):
     """Per-trial drift estimate z_T / T_eff: mean and standard error; the simulation."""
-    sim = simulate(helix(), sgd(T), eta, trials, seed=seed, every=T, progress=False)
+    sim = simulate(sgd(T), landscape=helix(), lr=eta, trials=trials, seed=seed, every=T,
+                   progress=False)
     t_eff = _helix_effective_steps(eta, T)
     return sim.weights[0, -1, 2] / t_eff, sim.weights_sem[0, -1, 2] / t_eff, sim
 
@@ -118,7 +119,7 @@ SV_RATES = (sympy.Rational(1, 100), sympy.Rational(3, 100), sympy.Rational(6, 10
                          ids=str)
 def test_shifting_valleys_matches_exact_engine(schedule):
     L, T = shifting_valleys(), schedule.T
-    sim = simulate(L, schedule, [float(e) for e in SV_RATES], trials=40000, seed=2024,
+    sim = simulate(schedule, landscape=L, lr=[float(e) for e in SV_RATES], trials=40000, seed=2024,
                    every=T, progress=False)
     assert list(sim.steps) == [0, T]
     for measure, mean, sem in (("test", sim.test_loss[:, -1], sim.test_loss_sem[:, -1]),
@@ -207,8 +208,8 @@ ME_RATES = [0.05, 0.2, 0.5, 0.9]
 def test_mean_estimation_closed_form(schedule, H, S):
     """Means at every step and every learning rate, and the standard errors, are exact."""
     trials = 20000
-    sim = simulate(mean_estimation(hessian=H, noise=S, init=1), schedule, ME_RATES, trials, seed=7, every=1,
-                   progress=False)
+    sim = simulate(schedule, landscape=mean_estimation(hessian=H, noise=S, init=1), lr=ME_RATES, trials=trials,
+                   seed=7, every=1, progress=False)
     assert list(sim.steps) == list(range(schedule.T + 1)) and sim.trials == trials
     np.testing.assert_array_equal(sim.lr, ME_RATES)
     H, S = float(H), float(S)
@@ -232,7 +233,8 @@ def test_mean_estimation_closed_form(schedule, H, S):
 
 def test_mean_estimation_lr_zero_and_gd_closed_form():
     """eta = 0 leaves theta at theta_0 in every trial; GD: E theta_T = (1 - eta)^T theta_0."""
-    sim = simulate(mean_estimation(init=3), gd(2, steps=6), [0.0, 0.3, 1.0], 5000, seed=3,
+    sim = simulate(gd(2, steps=6), landscape=mean_estimation(init=3), lr=[0.0, 0.3, 1.0],
+                   trials=5000, seed=3,
                    progress=False)
     T = 6
     assert np.all(sim.weights[0] == 3.0) and np.all(sim.weights_sem[0] == 0.0)
@@ -253,7 +255,7 @@ def test_standard_errors_cover_the_truth_95_percent_of_the_time():
     truth = (1 - eta)**3  # E theta_3
     inside = 0
     for seed in range(runs):
-        sim = simulate(L, schedule, eta, trials, seed=seed, progress=False)
+        sim = simulate(schedule, landscape=L, lr=eta, trials=trials, seed=seed, progress=False)
         inside += abs(sim.weights[0, -1, 0] - truth) < 1.96 * sim.weights_sem[0, -1, 0]
     # t with 99 degrees of freedom: 94.7%; binomial SD over 1000 runs: 0.7%.  An SE off by
     # 10% gives 92.2% or 96.9%.
@@ -262,7 +264,8 @@ def test_standard_errors_cover_the_truth_95_percent_of_the_time():
 
 def test_seed_makes_runs_reproducible_and_independent():
     L, schedule = shifting_valleys(), sgd(4, batch=2, epochs=2, reshuffle="random")
-    a, b, c = (simulate(L, schedule, [0.01, 0.05], 50, seed=s, progress=False) for s in (5, 5, 6))
+    a, b, c = (simulate(schedule, landscape=L, lr=[0.01, 0.05], trials=50, seed=s, progress=False)
+               for s in (5, 5, 6))
     for name in ("test_loss", "train_loss_sem", "weights"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert not np.allclose(a.weights[:, -1], c.weights[:, -1])
@@ -276,63 +279,64 @@ def _me():
 
 @pytest.mark.parametrize("trials", [0, -3, 1, 2.5, 10.0, True, "10"])
 def test_bad_trials(trials):
-    with pytest.raises(ValueError, match="trials"):
-        simulate(_me(), sgd(3), 0.1, trials)
+    with pytest.raises(RangeError, match="trials"):
+        simulate(sgd(3), landscape=_me(), lr=0.1, trials=trials)
 
 
 @pytest.mark.parametrize("lr", [-0.1, [0.1, -1e-9], float("nan"), [0.1, float("inf")]])
 def test_negative_or_non_finite_learning_rate(lr):
     with pytest.raises(NonFiniteError, match="finite and non-negative"):
-        simulate(_me(), sgd(3), lr, 10)
+        simulate(sgd(3), landscape=_me(), lr=lr, trials=10)
 
 
 @pytest.mark.parametrize("lr", [sympy.Symbol("eta"), [0.1, sympy.Symbol("eta")], "0.1", 0.1 + 1j])
 def test_symbolic_or_non_numeric_learning_rate(lr):
     with pytest.raises(TypeError, match="real number"):
-        simulate(_me(), sgd(3), lr, 10)
+        simulate(sgd(3), landscape=_me(), lr=lr, trials=10)
 
 
 @pytest.mark.parametrize("lr", [[[0.1, 0.2]], []])
 def test_learning_rates_of_wrong_shape(lr):
     with pytest.raises(ShapeError):
-        simulate(_me(), sgd(3), lr, 10)
+        simulate(sgd(3), landscape=_me(), lr=lr, trials=10)
 
 
 def test_symbolic_schedule():
     N = sympy.Symbol("N", integer=True, positive=True)
     with pytest.raises(ScheduleError, match="numeric sizes"):
-        simulate(_me(), sgd(N), 0.1, 10)
+        simulate(sgd(N), landscape=_me(), lr=0.1, trials=10)
     with pytest.raises(ScheduleError):
-        simulate(_me(), gd(3, steps=N), 0.1, 10)
+        simulate(gd(3, steps=N), landscape=_me(), lr=0.1, trials=10)
 
 
 def test_not_a_schedule_or_landscape():
     with pytest.raises(TypeError, match="schedule"):
-        simulate(_me(), [(0,), (1,)], 0.1, 10)
+        simulate([(0,), (1,)], landscape=_me(), lr=0.1, trials=10)
     with pytest.raises(TypeError, match="Landscape"):
-        simulate("theta**2", sgd(3), 0.1, 10)
+        simulate(sgd(3), landscape="theta**2", lr=0.1, trials=10)
 
 
 @pytest.mark.parametrize("every", [0, -1, 1.5, True])
 def test_bad_record_spacing(every):
-    with pytest.raises(ValueError, match="every"):
-        simulate(_me(), sgd(3), 0.1, 10, every=every)
+    with pytest.raises(RangeError, match="every"):
+        simulate(sgd(3), landscape=_me(), lr=0.1, trials=10, every=every)
 
 
 def test_bad_backend_or_device():
-    with pytest.raises(ValueError, match="backend"):
-        simulate(_me(), sgd(3), 0.1, 10, backend="jax")
-    with pytest.raises(ValueError, match="CPU"):
-        simulate(_me(), sgd(3), 0.1, 10, device="cuda")
+    with pytest.raises(BackendError, match=r"unknown backend 'jax'; available: \['numpy', 'torch'\]"):
+        simulate(sgd(3), landscape=_me(), lr=0.1, trials=10, backend="jax")
+    with pytest.raises(BackendError, match="CPU only"):
+        simulate(sgd(3), landscape=_me(), lr=0.1, trials=10, device="cuda")
 
 
 def test_divergence_raises():
     """|1 - eta H| = 2: theta_t ~ 2^t overflows float64 after ~1024 steps."""
     with np.errstate(over="ignore", invalid="ignore"):
         with pytest.raises(NonFiniteError, match="diverged"):
-            simulate(_me(), gd(2, steps=1100), [0.1, 3.0], 10, progress=False)
+            simulate(gd(2, steps=1100), landscape=_me(), lr=[0.1, 3.0], trials=10, progress=False)
         with pytest.raises(NonFiniteError, match="diverged"):  # only the last step recorded
-            simulate(_me(), gd(2, steps=1100), 3.0, 10, every=1100, progress=False)
+            simulate(gd(2, steps=1100), landscape=_me(), lr=3.0, trials=10, every=1100,
+                     progress=False)
 
 
 def test_simulation_record_checks_shapes():
@@ -357,9 +361,9 @@ TORCH_CASES = [(helix, sgd(40)), (shifting_valleys, sgd(4, batch=2, epochs=3, re
 
 def _compare_backends(make, schedule, device):
     L = make()
-    ref = simulate(L, schedule, [0.05, 0.1], 300, seed=9, progress=False)
-    got = simulate(L, schedule, [0.05, 0.1], 300, seed=9, backend="torch", device=device,
-                   progress=False)
+    ref = simulate(schedule, landscape=L, lr=[0.05, 0.1], trials=300, seed=9, progress=False)
+    got = simulate(schedule, landscape=L, lr=[0.05, 0.1], trials=300, seed=9, backend="torch",
+                   device=device, progress=False)
     np.testing.assert_array_equal(ref.steps, got.steps)
     for name in ("test_loss", "test_loss_sem", "train_loss", "train_loss_sem", "weights",
                  "weights_sem"):

@@ -70,12 +70,12 @@ print("Table 1 (SGD, SGDM, DNM covariances; SGD, SGDM training errors) reproduce
 print("LaTeX, SGDM:", sympy.latex(stationary_covariance(HeavyBall(lr, mu), k, c)))
 
 # %% The stability edge: outside it there is no stationary distribution, and the error says why
-for optimizer in (SGD(2.5), HeavyBall(3.5, momentum=0.5), Nesterov(1.6, momentum=0.5)):
+for optimizer in (SGD(2.5), HeavyBall(3.5, 0.5), Nesterov(1.6, 0.5)):
     try:
         stationary_covariance(optimizer, 1.0, 1.0)
     except StabilityError as err:
         print(f"{type(optimizer).__name__}: StabilityError: {err}")
-        assert "must be <" in str(err)
+        assert "is not below the stability bound" in str(err)
     else:
         raise AssertionError(f"{optimizer} beyond its edge gave a covariance")
 # The bound is where the recursion's spectral radius reaches 1: check it for every optimizer.

@@ -12,11 +12,13 @@ import scipy.optimize
 import scipy.special
 import sympy
 
-from ._lyapunov_core import (_continuous_modes, _from_modes, _route_symbolic, _sympy_hessian,
-                             _sympy_scalar, continuous_covariance, covariance_at,
-                             stationary_covariance)
-from .errors import StabilityError
-from .optim import SGD, HeavyBall, Optimizer, _scalar
+from .._validate import _scalar
+from ..errors import StabilityError
+from ..optim import SGD, HeavyBall, Optimizer
+from ._continuous import _continuous_modes, _from_modes, continuous_covariance
+from ._finite_time import covariance_at
+from ._inputs import _route_symbolic, _sympy_hessian, _sympy_scalar
+from ._stationary import stationary_covariance
 
 __all__ = [
     "training_error",
@@ -173,7 +175,7 @@ def _minibatch_kl_terms(lr, k, n_data, batch, momentum, continuous=False):
     return (m - sympy.log(m) - 1) / 2
 
 
-def bayes_lr_equation(eigenvalues, n_data, batch, lr, momentum=0):
+def bayes_lr_equation(eigenvalues, n_data, batch, lr, *, momentum=0):
     """``d KL / d lr`` for minibatch noise ``C = (N - S)/(N S) K`` (Theorem 6), as SymPy.
 
     The optimal Bayesian learning rate is a root of this expression; it is
@@ -217,7 +219,7 @@ def _solve_lr(eigenvalues, n_data, batch, momentum, continuous):
     return scipy.optimize.brentq(g, low, upper, xtol=1e-15, rtol=1e-13)
 
 
-def optimal_bayes_lr(eigenvalues, n_data, batch, momentum=0) -> float:
+def optimal_bayes_lr(eigenvalues, n_data, batch, *, momentum=0) -> float:
     """The learning rate minimizing ``KL(q || posterior)`` (Theorem 6), solved numerically.
 
     Args:
@@ -231,7 +233,7 @@ def optimal_bayes_lr(eigenvalues, n_data, batch, momentum=0) -> float:
     return _solve_lr(eigenvalues, n_data, batch, momentum, continuous=False)
 
 
-def optimal_bayes_lr_continuous(eigenvalues, n_data, batch, momentum=0) -> float:
+def optimal_bayes_lr_continuous(eigenvalues, n_data, batch, *, momentum=0) -> float:
     """Continuous-time counterpart of :func:`optimal_bayes_lr` (Mandt et al.).
 
     Equals ``2 S (1 - mu) D / ((N - S) Tr K)``; Mandt et al.'s ``2 S D / (N Tr K)``
@@ -268,7 +270,7 @@ def _kramers(lr, k_a, k_b, delta_loss, batch, l, discrete):
     return rate if sym else float(rate)
 
 
-def kramers_rate(lr, k_a, k_b, delta_loss, batch, l=0.5):
+def kramers_rate(lr, k_a, k_b, delta_loss, batch, *, l=0.5):
     """Approximate Kramers escape rate of discrete SGD from a minimum (Theorem 9, corrected).
 
     Follows Liu et al.'s derivation with minibatch noise ``C = k_a / S``: the
@@ -309,7 +311,7 @@ def kramers_rate(lr, k_a, k_b, delta_loss, batch, l=0.5):
     return _kramers(lr, k_a, k_b, delta_loss, batch, l, discrete=True)
 
 
-def kramers_rate_continuous(lr, k_a, k_b, delta_loss, batch, l=0.5):
+def kramers_rate_continuous(lr, k_a, k_b, delta_loss, batch, *, l=0.5):
     """Continuous-time Kramers rate (Xie et al., Liu et al. eq. 24).
 
     ``gamma_c = |k_b| / (2 pi) exp(-2 S dL / lr (l / k_a + (1 - l) / |k_b|))``.
