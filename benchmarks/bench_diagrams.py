@@ -45,7 +45,7 @@ def main():
         parents = [None] + [rng.randrange(v) for v in range(1, 8)]
         samples.append((parents, [[v] for v in range(1, 8) if v % 3] + [[3, 6]]))
     timed("canonicalize 2000 labelled diagrams with 7 edges",
-          lambda: [Diagram.from_parents(p, b) for p, b in samples])
+          lambda: [Diagram.from_parents(p, blocks=b) for p, b in samples])
     upto5 = [D for d in range(6) for D in enumerate_diagrams(d)]
     print(f"{'':<4}{len(upto5)} diagrams with at most 5 edges")
     timed("weights, orders 0-5, single-epoch SGD, symbolic N and batch",

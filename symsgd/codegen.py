@@ -72,7 +72,7 @@ def _float_dtype(dtype) -> np.dtype:
 
 
 class Kernel:
-    """A compiled series: ``kernel(eta, stats, *, metric=None, **sizes)``.
+    """A compiled series: ``kernel(lr, stats, *, metric=None, **sizes)``.
 
     Args:
         series: a scalar :class:`~symsgd.series.Series` in contractions (those
@@ -81,13 +81,14 @@ class Kernel:
         dtype: a floating type of :data:`DTYPES` (name, numpy or torch dtype).
 
     Args of a call:
-        eta: a learning rate, or an array of them (the result gets its shape,
-            followed by the series' own shape for vector quantities).
+        lr: a learning rate (the value of ``eta``), or an array of them (the
+            result gets its shape, followed by the series' own shape for vector
+            quantities).
         stats: a mapping from degree tuples (``(1,)`` for ``G``, ``(1, 1)``
             for ``C``, ...; see :attr:`statistics`) to arrays, or a callable
             ``stats(k1, ..., km)`` such as ``Landscape.cumulant``.
         metric: an optional inverse metric inserted on every edge (then
-            ``eta`` scales it).
+            ``lr`` scales it).
         sizes: values of the series' other symbols by name (``N=100``):
             integers or exact fractions meeting the symbols' assumptions and,
             when the series records its schedule, the schedule's rules (sizes
@@ -112,7 +113,7 @@ class Kernel:
             rules every call checks the sizes against.
     """
 
-    def __init__(self, series, backend: str = "numpy", dtype="float64"):
+    def __init__(self, series, *, backend: str = "numpy", dtype="float64"):
         self.backend = get_backend(backend)
         self.dtype = _float_dtype(dtype)
         self.order = series.order
@@ -140,7 +141,7 @@ class Kernel:
                                             modules="math", cse=True)
         self._specs = {flag: [c.einsum_spec(metric=flag) for c in atoms] for flag in (False, True)}
 
-    def __call__(self, eta, stats, *, metric=None, **sizes):
+    def __call__(self, lr, stats, *, metric=None, **sizes):
         bk = self.backend
         sizes = self._check_sizes(sizes)
         arrays, dim = self._statistics(statistics_source(stats, "a kernel"))
@@ -154,15 +155,15 @@ class Kernel:
                 raise NonFiniteError("the metric contains NaN or infinity")
         values = self._contract(arrays, metric is not None)
         coeffs = self._coefficients(*values, *(sizes[n] for n in self.symbols))
-        eta = bk.asarray(eta, self.dtype, device)
-        if not bk.isfinite_all(eta):
-            raise NonFiniteError("eta contains NaN or infinity")
-        eta = eta.reshape(tuple(eta.shape) + (1,) * self.rank)
-        total = bk.zeros(tuple(eta.shape[:eta.ndim - self.rank]) + (dim,) * self.rank, eta)
-        power = eta * 0 + 1
+        lr = bk.asarray(lr, self.dtype, device)
+        if not bk.isfinite_all(lr):
+            raise NonFiniteError("the learning rate contains NaN or infinity")
+        lr = lr.reshape(tuple(lr.shape) + (1,) * self.rank)
+        total = bk.zeros(tuple(lr.shape[:lr.ndim - self.rank]) + (dim,) * self.rank, lr)
+        power = lr * 0 + 1
         for c in coeffs:
             total = total + c * power
-            power = power * eta
+            power = power * lr
         return total
 
     def _check_sizes(self, sizes) -> dict:
@@ -223,10 +224,10 @@ def _expression(subscripts, shapes):
 @functools.lru_cache(maxsize=256)
 def _cached(series, schedule, backend, dtype):
     # series compare mathematically; the schedule (whose rules the kernel checks) is part of the key
-    return Kernel(series, backend, dtype)
+    return Kernel(series, backend=backend, dtype=dtype)
 
 
-def compile_series(series, backend: str = "numpy", dtype="float64") -> Kernel:
+def compile_series(series, *, backend: str = "numpy", dtype="float64") -> Kernel:
     """The compiled :class:`Kernel` of a symbolic series (cached per series, backend and dtype).
 
     Raises:

@@ -334,11 +334,11 @@ class Series:
             return sympy.Add(*(c * self.eta**k for k, c in enumerate(self.coefficients)), order)
         return self.removeO().applyfunc(lambda entry: entry + order)
 
-    def __call__(self, eta):
-        """The truncated polynomial at the learning rate ``eta`` (exact for exact input).
+    def __call__(self, lr):
+        """The truncated polynomial at the learning rate ``lr`` (exact for exact input).
 
         Args:
-            eta: a number (floats give floats) or a SymPy expression.
+            lr: the value of ``eta``: a number (floats give floats) or a SymPy expression.
 
         Raises:
             InputTypeError: a string.
@@ -347,7 +347,7 @@ class Series:
         >>> Series((1, 2))(sympy.Rational(1, 4))
         3/2
         """
-        value = _scalar(eta, "the learning rate", floats=True)
+        value = _scalar(lr, "the learning rate", floats=True)
         if self.shape:
             return self.removeO().applyfunc(lambda c: c.subs(self.eta, value))
         return self.removeO().subs(self.eta, value)
@@ -723,14 +723,21 @@ class Series:
         return self._merge(other, coeffs, _label("*", self.label, other.label))
 
     # -- symbolic statistics (contractions); the heavy code lives in tensors/codegen --
-    def contractions(self, k: int | None = None) -> tuple:
-        """The distinct :class:`~symsgd.tensors.Contraction` atoms in coefficient ``k`` (or all).
+    def contractions(self, *powers: int) -> tuple:
+        """The distinct :class:`~symsgd.tensors.Contraction` atoms in the coefficients of ``eta**k``
+        for ``k`` in ``powers`` (all coefficients when none is given).
+
+        Raises:
+            OrderError: a power the series does not know.
 
         >>> import symsgd
-        >>> symsgd.expected_loss(symsgd.sgd(2), 2, method='direct').contractions(2)
+        >>> s = symsgd.expected_loss(symsgd.sgd(2), 2, method='direct')
+        >>> s.contractions(2)
         ([G H G], C:H)
+        >>> s.contractions(0, 1, 2) == s.contractions()
+        True
         """
-        coeffs = self.coefficients if k is None else (self.coeff(k),)
+        coeffs = tuple(self.coeff(k) for k in powers) if powers else self.coefficients
         atoms = set().union(*(contractions_in(c) for c in coeffs))
         return tuple(sorted(atoms, key=lambda c: c.sort_key()))
 

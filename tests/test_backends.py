@@ -131,7 +131,7 @@ def test_every_numeric_module_runs_on_every_backend(name):
     be = get_backend(name)
     L = mean_estimation(init=1)
     N = sympy.Symbol("N", integer=True, positive=True)
-    kernel = expected_loss(sgd(N), 2, method="direct").lambdify(name)
+    kernel = expected_loss(sgd(N), 2, method="direct").lambdify(backend=name)
     value = kernel(0.1, L.statistics(kernel.statistics), N=3)
     assert abs(float(be.to_numpy(value)) - float(kernel(0.1, L.statistics(kernel.statistics),
                                                         N=3))) == 0

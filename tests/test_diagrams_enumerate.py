@@ -24,7 +24,7 @@ def brute_diagrams(d):
                 blocks = {}
                 for v, b in enumerate(labels, start=1):
                     blocks.setdefault(b, []).append(v)
-                out.add(Diagram.from_parents(full, list(blocks.values())))
+                out.add(Diagram.from_parents(full, blocks=list(blocks.values())))
         except ValueError:  # not a tree
             continue
     return out
@@ -47,7 +47,7 @@ def test_enumeration_matches_brute_force(d):
                     blocks = {}
                     for v, b in enumerate(rgs, start=1):
                         blocks.setdefault(b, []).append(v)
-                    brute.add(Diagram.from_parents(full, list(blocks.values())))
+                    brute.add(Diagram.from_parents(full, blocks=list(blocks.values())))
             except ValueError:
                 continue
         assert brute == set(listed)
