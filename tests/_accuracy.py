@@ -6,7 +6,9 @@ For ``L(X) = X - A X A^T`` and any matrix ``Y``, ``Y - X = L^{-1}(R(Y))`` exactl
 A backward-stable solver has ``||R(Y)||_F <= d eps (1 + ||A||_2^2) ||Y||_F`` (``d`` the size of
 ``A``: each entry of ``A Y A^T`` is two length-``d`` dot products, each with relative error at
 most ``d eps`` [Higham, "Accuracy and Stability of Numerical Algorithms", section 3.5], and
-rounding ``Y`` itself costs ``eps ||Y||``).  No tolerance here is tuned on one machine: each is
+rounding ``Y`` itself costs ``eps ||Y||``); evaluating ``R`` in floats adds as much again
+(the same products and two subtractions, ``||Q|| <= (1 + ||A||^2) ||X||``), so a measured
+residual is at most ``2 (d + 1) eps (1 + ||A||_2^2)`` relative.  No tolerance here is tuned on one machine: each is
 one of these bounds, evaluated for the problem at hand.
 """
 
@@ -16,13 +18,13 @@ EPS = np.finfo(float).eps
 
 
 def residual_bound(a, opt=None):
-    """The relative residual ``||R(X)||_F / ||X||_F`` that a backward-stable solver guarantees.
+    """The measured relative residual ``||R(X)||_F / ||X||_F`` of a backward-stable solver.
 
     For a matrix learning rate ``Lambda`` the solver is backward stable for the whitened
     problem (``lr = 1``); mapping back by ``diag(S, S^{-1})``, ``S = Lambda^{1/2}``, and its
     inverse scales the relative residual by at most ``max(||Lambda||, ||Lambda^{-1}||)^2``.
     """
-    bound = a.shape[0] * EPS * (1 + np.linalg.norm(a, 2) ** 2)
+    bound = 2 * (a.shape[0] + 1) * EPS * (1 + np.linalg.norm(a, 2) ** 2)
     if opt is not None and opt.has_matrix_lr:
         lam = np.asarray(opt.lr_matrix, dtype=float)
         bound *= max(np.linalg.norm(lam, 2), np.linalg.norm(np.linalg.inv(lam), 2)) ** 2

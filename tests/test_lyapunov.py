@@ -501,13 +501,13 @@ def test_residual_at_stability_edge(opt_at_edge):
 
 def test_kernel_backward_stable_at_the_edge_where_scipy_bilinear_is_not():
     # What holds on every CPU and BLAS: the eigenbasis kernel and the Schur solver have the
-    # residual of a backward-stable solver, d eps (1 + ||A||^2), at lr k_max = 1.99999;
+    # residual of a backward-stable solver, 2 (d + 1) eps (1 + ||A||^2), at lr k_max = 1.99999;
     # scipy's bilinear transform forms (A + I)^{-1} (A - I), with cond(A + I) = 2e5 here,
     # and its residual is orders of magnitude above that bound.  The forward errors of all
     # three are within ||L^{-1}|| times their residual, which is all that the conditioning
     # allows: a forward-error ranking between them is not a property of the algorithms (the
-    # kernel's forward error is 3e-14 with OpenBLAS's Haswell kernels and 4e-11 with its
-    # Prescott ones, against the conditioning bound 3.5e-10).
+    # kernel's forward error is 1.7e-14 with OpenBLAS's Haswell kernels and 4.4e-11 with its
+    # Prescott ones, scipy's 6e-11 to 9e-11, against the conditioning bound 4e-10).
     #
     # 1-D: X = (1 - x)^2 X + 1 has X = 1 / (x (2 - x)); SGD(lr = x) on k = c = 1 has lr^2 X.
     # The kernel evaluates lr / (kbar (2 - lr kbar)) with 2 - x exact (Sterbenz): at most
