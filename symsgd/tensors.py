@@ -66,6 +66,7 @@ import numpy as np
 import sympy
 from sympy import AtomicExpr, S
 from sympy.printing.precedence import PRECEDENCE
+from sympy.tensor.array import NDimArray
 from sympy.utilities.iterables import multiset_partitions
 
 from ._graphcanon import canonical_order
@@ -587,12 +588,17 @@ def _check_shapes(subscripts: str, arrays) -> None:
 
 
 def contractions_in(expr) -> set:
-    """The contractions occurring in a SymPy expression.
+    """The contractions occurring in a SymPy expression or in the entries of a SymPy array.
 
+    >>> import sympy
     >>> G = Contraction.from_graph([1, 1], [[0], [1]], [(0, 1)])
     >>> contractions_in(3 * G + 1) == {G}
     True
+    >>> contractions_in(sympy.Array([0, G])) == {G}
+    True
     """
+    if isinstance(expr, NDimArray):
+        return set().union(*(contractions_in(e) for e in expr))
     return set(expression(expr, "expr").atoms(Contraction))
 
 
