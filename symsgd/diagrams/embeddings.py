@@ -5,7 +5,7 @@ An embedding of a diagram ``D`` assigns every non-root node a cell ``(n, t)``
 parent (the root sits at time ``T``) and the nodes of one block get the same
 row ``n``; nodes of different blocks may share a row or a cell
 (Tenka, sections A.3 and B.3).  Embeddings are counted node-labelled; the master
-formula is
+formula is::
 
     [eta^d] E s(theta_T) = sum_D weight(D, schedule) * uvalue(D),
     weight(D, schedule) = (-1/B)^d * (number of embeddings) / |Aut(D)|.

@@ -8,7 +8,7 @@ linkless representative (orbit-stabilizer turns ``1/|Aut|`` of the long
 diagrams into ``1/|Aut|`` of the short one), the chains of ``k`` links between
 a child at time ``t`` and its parent at time ``t'`` (the root at ``T``) sum to
 ``sum_k binomial(t' - t - 1, k) (-eta H)^k eta / (-B)``, so that, exactly for
-every ``T`` and every batch size ``B``,
+every ``T`` and every batch size ``B``::
 
     E s(theta_T) = sum over linkless (decorated) diagrams D of
                    factor(D) (-1/B)^d / |Aut(D)| * sum over embeddings f of rvalue_f(D),
