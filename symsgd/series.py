@@ -54,6 +54,7 @@ import sympy
 from sympy.tensor.array import NDimArray
 
 from ._sizes import schedule_symbols, size_value, statistics_source, substitute_schedule
+from ._sympify import expression
 from .errors import InputTypeError, MeasureError, OrderError, ShapeError, SymbolError
 from .measures import NAMES, root_products
 from .schedule import BaseSchedule
@@ -411,6 +412,8 @@ class Series:
         >>> s.collect().coeff(2)
         -N*(B - 2*N)*[G H G]/(2*B**2) + N*C:H/(2*B**2)
         """
+        syms = tuple(expression(x, "collect's symbols") for x in syms)
+
         def group(c):
             c = sympy.expand(c)
             if syms:

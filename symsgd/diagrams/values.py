@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from .._graphcanon import connected_groups
 from .._progress import _quiet
+from .._sympify import expression
 from ..errors import InputTypeError, MeasureError, ScheduleError
 from ..measures import root_products
 from ..schedule import BaseSchedule
@@ -97,7 +98,7 @@ def decorated_values(D: Diagram, *, measure: str = "test", moment: int = 1, N=No
     if not isinstance(D, Diagram):
         raise DiagramError(f"expected a Diagram, got {type(D).__name__}")
     plan = root_products(measure, moment=moment)
-    N = sympy.Symbol("N", integer=True, positive=True) if N is None else sympy.sympify(N)
+    N = sympy.Symbol("N", integer=True, positive=True) if N is None else expression(N, "N")
     merged = {}
     for sign, kinds in plan:
         for f, g in _decorations(D, kinds, N):
