@@ -20,7 +20,7 @@ import numbers
 import numpy as np
 import sympy
 
-from .errors import MatrixError, NonFiniteError, RangeError, ShapeError
+from .errors import InputTypeError, MatrixError, NonFiniteError, RangeError, ShapeError
 
 #: Relative asymmetry ``max |M - M^T| / max |M|`` accepted from a float matrix
 #: (rounding in how a caller assembled it), removed by taking ``(M + M^T) / 2``.
@@ -42,7 +42,7 @@ def _scalar(value, name: str, low=None, high=None, low_open=False, high_open=Tru
     """
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, sympy.Basic)) or \
             isinstance(value, sympy.MatrixBase):
-        raise TypeError(f"{name} must be a real number or a SymPy expression, got {value!r}")
+        raise InputTypeError(f"{name} must be a real number or a SymPy expression, got {value!r}")
     if isinstance(value, sympy.Basic):
         if value.free_symbols:
             return value

@@ -61,7 +61,7 @@ import numpy as np
 import scipy.linalg
 
 from ._validate import _scalar, _symmetric
-from .errors import MatrixError, NonFiniteError, RangeError, ShapeError
+from .errors import InputTypeError, MatrixError, NonFiniteError, RangeError, ShapeError
 from .lyapunov import stationary_covariance
 from .optim import HeavyBall
 
@@ -162,7 +162,7 @@ class _PhaseSpace(ABC):
             set_(self, "sigma2", float(_scalar(sigma2, "sigma2", low=0, high=None)))
             set_(self, "sample_noise", _covariance(self.sigma2 * h, self.n, "the noise"))
         elif self.sigma2 is not None:
-            raise TypeError("give sigma2 (Sigma = sigma2 H) or sample_noise (Sigma), not both")
+            raise InputTypeError("give sigma2 (Sigma = sigma2 H) or sample_noise (Sigma), not both")
         else:
             set_(self, "sample_noise",
                  _covariance(self.sample_noise, self.n, "the sample gradient noise"))

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ._backends import get_backend
 from ._progress import _quiet
-from .errors import MeasureError, NonFiniteError, RangeError, ShapeError
+from .errors import InputTypeError, MeasureError, NonFiniteError, RangeError, ShapeError
 from .landscape import Landscape
 from .schedule import BaseSchedule
 
@@ -106,11 +106,11 @@ def _learning_rates(lr) -> np.ndarray:
     message = ("lr must be a real number or a 1-d sequence of real numbers "
                f"(substitute values for any symbols), got {lr!r}")
     if isinstance(lr, (str, bytes)):
-        raise TypeError(message)
+        raise InputTypeError(message)
     try:
         rates = np.atleast_1d(np.asarray(lr, dtype=np.float64))
     except (TypeError, ValueError) as exc:
-        raise TypeError(message) from exc
+        raise InputTypeError(message) from exc
     if rates.ndim != 1 or rates.size == 0:
         raise ShapeError("lr must be a number or a 1-d sequence of numbers")
     if not np.all(np.isfinite(rates)) or np.any(rates < 0):
@@ -156,9 +156,9 @@ def simulate(schedule: BaseSchedule, *, landscape: Landscape, lr, trials: int, s
     symsgd.errors.RangeError: trials must be an integer of at least 2, got 1
     """
     if not isinstance(landscape, Landscape):
-        raise TypeError(f"landscape must be a symsgd Landscape, got {type(landscape).__name__}")
+        raise InputTypeError(f"landscape must be a symsgd Landscape, got {type(landscape).__name__}")
     if not isinstance(schedule, BaseSchedule):
-        raise TypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
+        raise InputTypeError(f"schedule must be a symsgd schedule, got {type(schedule).__name__}")
     if isinstance(trials, bool) or not isinstance(trials, numbers.Integral) or trials < 2:
         raise RangeError(f"trials must be an integer of at least 2, got {trials!r}")
     if every is not None and (isinstance(every, bool) or not isinstance(every, numbers.Integral)

@@ -15,7 +15,7 @@ import sympy
 
 from .._backends import get_backend
 from .._validate import _symmetric, _symmetric_sympy
-from ..errors import MatrixError, NonFiniteError, ShapeError, StabilityError
+from ..errors import InputTypeError, MatrixError, NonFiniteError, ShapeError, StabilityError
 from ..optim import Optimizer
 
 _NUMPY = get_backend("numpy")
@@ -42,7 +42,7 @@ def _route_symbolic(optimizer: Optimizer, *inputs) -> bool:
         return False
     arrays = [x for x in (*inputs, *params) if not _is_sympy(x) and np.ndim(x) > 0]
     if arrays:
-        raise TypeError(
+        raise InputTypeError(
             "symbolic inputs (SymPy objects or symbolic hyperparameters) cannot be mixed with "
             "numeric arrays: pass matrices as sympy.Matrix (exact Rationals) or give the "
             "optimizer numeric hyperparameters")
@@ -53,7 +53,7 @@ def _sympy_scalar(x, what: str):
     """A SymPy scalar from a SymPy expression or a real number (never a string)."""
     if isinstance(x, sympy.MatrixBase) or not isinstance(x, (sympy.Basic, numbers.Real)) or \
             isinstance(x, bool):
-        raise TypeError(f"{what} must be a SymPy expression or a real number, got {x!r}")
+        raise InputTypeError(f"{what} must be a SymPy expression or a real number, got {x!r}")
     return sympy.sympify(x, strict=True)
 
 

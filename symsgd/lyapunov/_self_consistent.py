@@ -6,7 +6,7 @@ import numpy as np
 import sympy
 
 from .._validate import _as_hessian
-from ..errors import StabilityError
+from ..errors import InputTypeError, StabilityError
 from ._stationary import stationary_covariance
 
 def self_consistent_covariance(build, hessian, *, initial=None, tol: float = 1e-13,
@@ -53,7 +53,7 @@ def self_consistent_covariance(build, hessian, *, initial=None, tol: float = 1e-
     True
     """
     if isinstance(hessian, sympy.MatrixBase):
-        raise TypeError(
+        raise InputTypeError(
             "self_consistent_covariance takes a SymPy scalar (one eigen-direction, solved in "
             "closed form) or a numeric Hessian, not a SymPy matrix: apply it per eigenvalue, "
             "or pass a numpy array")
