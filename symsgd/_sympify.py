@@ -28,7 +28,7 @@ import sympy
 
 from .errors import InputTypeError, NonFiniteError
 
-__all__ = ["refuse_text", "expression", "exact", "finite", "entries"]
+__all__ = ["refuse_text", "no_text", "expression", "exact", "finite", "entries"]
 
 _HOW = ("build the value with SymPy instead, e.g. sympy.Symbol('H', positive=True), "
         "sympy.Rational(1, 2) or 2 * sympy.Symbol('x')")
@@ -50,6 +50,38 @@ def refuse_text(value, what: str) -> None:
     if isinstance(value, (str, bytes, bytearray)):
         raise InputTypeError(f"{what} is a string ({_short(value)}); symsgd never parses "
                              f"strings: {_HOW}")
+
+
+def no_text(value, what: str):
+    """``value`` unchanged, after refusing strings anywhere in it (:class:`InputTypeError`).
+
+    For numeric inputs (numbers, nested sequences, numpy arrays, backend
+    tensors) handed to ``numpy.asarray(..., dtype=float)``, which would parse a
+    string such as ``'1.5'``, or to SymPy, which would run it.  Lists, tuples
+    and object arrays are walked; arrays of a string dtype are refused; other
+    objects (numbers, SymPy objects, tensors) pass unchanged.
+
+    >>> no_text([[1.0, 0.0], [0.0, 2.0]], "hessian")
+    [[1.0, 0.0], [0.0, 2.0]]
+    >>> no_text([[1.0, "0"]], "hessian")
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.InputTypeError: hessian[0][1] is a string ('0'); symsgd never parses strings: build the value with SymPy instead, e.g. sympy.Symbol('H', positive=True), sympy.Rational(1, 2) or 2 * sympy.Symbol('x')
+    """
+    def walk(v, name):
+        refuse_text(v, name)
+        if isinstance(v, np.ndarray):
+            if v.dtype.kind in "USV":
+                raise InputTypeError(f"{name} is an array of strings; {_HOW}")
+            if v.dtype == object:
+                for i, x in enumerate(v.tolist() if v.ndim else [v.item()]):
+                    walk(x, f"{name}[{i}]")
+        elif isinstance(v, (list, tuple)):
+            for i, x in enumerate(v):
+                walk(x, f"{name}[{i}]")
+
+    walk(value, what)
+    return value
 
 
 def expression(value, what: str) -> sympy.Expr:

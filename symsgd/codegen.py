@@ -71,6 +71,17 @@ def _float_dtype(dtype) -> np.dtype:
     return dt
 
 
+def _check_series(series) -> None:
+    """Refuse what is not a :class:`~symsgd.series.Series` (:class:`InputTypeError`).
+
+    Duck-typed on the attributes a kernel reads: ``Series.lambdify`` imports this
+    module, so this module cannot import ``Series``.
+    """
+    if not all(hasattr(series, a) for a in ("coefficients", "contractions", "eta", "schedule",
+                                            "order", "shape")):
+        raise InputTypeError(f"kernels compile a symsgd Series, got {type(series).__name__}")
+
+
 class Kernel:
     """A compiled series: ``kernel(lr, stats, *, metric=None, **sizes)``.
 
@@ -114,6 +125,7 @@ class Kernel:
     """
 
     def __init__(self, series, *, backend: str = "numpy", dtype="float64"):
+        _check_series(series)
         self.backend = get_backend(backend)
         self.dtype = _float_dtype(dtype)
         self.order = series.order
@@ -231,6 +243,8 @@ def compile_series(series, *, backend: str = "numpy", dtype="float64") -> Kernel
     """The compiled :class:`Kernel` of a symbolic series (cached per series, backend and dtype).
 
     Raises:
+        InputTypeError: ``series`` is not a Series.
         BackendError: an unknown backend or an unsupported dtype.
     """
+    _check_series(series)
     return _cached(series, series.schedule, backend, _float_dtype(dtype))

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import sympy
 
+from ._sympify import no_text
 from ._validate import _as_hessian, _scalar, _symmetric, _symmetric_sympy
 from .errors import MatrixError, ShapeError, StabilityError
 
@@ -232,7 +233,7 @@ class Optimizer(ABC):
         ...
         symsgd.errors.StabilityError: unstable: lr * k_max = 2.5 is not below the stability bound 2 (SGD needs lr < 2 / k_max = 0.8)
         """
-        k = np.asarray(eigenvalues, dtype=float) + float(self.weight_decay)
+        k = np.asarray(no_text(eigenvalues, "eigenvalues"), dtype=float) + float(self.weight_decay)
         if k.size == 0:
             return
         lr = float(self.lr)
@@ -430,7 +431,7 @@ def _as_lr_matrix(value):
         if not value.free_symbols and not value.is_positive_definite:
             raise MatrixError("lr_matrix must be positive definite")
         return sympy.ImmutableMatrix(value)
-    arr = _symmetric(np.asarray(value, dtype=float), "lr_matrix")
+    arr = _symmetric(np.asarray(no_text(value, "lr_matrix"), dtype=float), "lr_matrix")
     if not arr.size or np.linalg.eigvalsh(arr).min() <= 0:
         raise MatrixError("lr_matrix must be positive definite (and not empty)")
     arr.setflags(write=False)
@@ -560,7 +561,7 @@ class Preconditioned(Optimizer):
         ...
         symsgd.errors.StabilityError: unstable: max eig(Lambda K) = 3.5 is not below the stability bound 2 (1 + momentum) = 3
         """
-        x = np.asarray(eigenvalues, dtype=float)
+        x = np.asarray(no_text(eigenvalues, "eigenvalues"), dtype=float)
         if self.is_scalar:
             x = float(self.lr_matrix) * (x + float(self.weight_decay))
         if x.size == 0:
@@ -594,7 +595,7 @@ def _inverse(m, what: str, root: bool = False):
         if isinstance(m, sympy.Basic):
             return 1 / sympy.sqrt(m) if root else 1 / m
         return 1 / math.sqrt(m) if root else 1 / m
-    vals, vecs = np.linalg.eigh(_symmetric(np.asarray(m, dtype=float), what))
+    vals, vecs = np.linalg.eigh(_symmetric(np.asarray(no_text(m, what), dtype=float), what))
     if not vals.size or vals.min() <= 0:
         raise MatrixError(f"{what} must be positive definite")
     return (vecs * vals ** (-0.5 if root else -1.0)) @ vecs.T
@@ -611,6 +612,7 @@ def damped_newton(lr, hessian, *, momentum=0, weight_decay=0) -> Preconditioned:
     >>> damped_newton(0.5, 2.0).lr_matrix
     0.25
     """
+    lr = _scalar(lr, "lr", low=0, low_open=True)
     return Preconditioned(lr * _inverse(hessian, "the Hessian"), momentum=momentum,
                           weight_decay=weight_decay)
 
@@ -630,6 +632,7 @@ def natural_gradient(lr, fisher, *, momentum=0, weight_decay=0) -> Preconditione
     >>> natural_gradient(1.0, 4.0).lr_matrix
     0.25
     """
+    lr = _scalar(lr, "lr", low=0, low_open=True)
     return Preconditioned(lr * _inverse(fisher, "fisher"), momentum=momentum,
                           weight_decay=weight_decay)
 
@@ -650,5 +653,6 @@ def adam_preconditioned(lr, grad_second_moment, *, momentum=0, weight_decay=0) -
     >>> adam_preconditioned(0.1, 4.0).lr_matrix
     0.05
     """
+    lr = _scalar(lr, "lr", low=0, low_open=True)
     root_inv = _inverse(grad_second_moment, "grad_second_moment", root=True)
     return Preconditioned(lr * root_inv, momentum=momentum, weight_decay=weight_decay)

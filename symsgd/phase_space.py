@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from ._sympify import no_text
 from ._validate import _scalar, _symmetric
 from .errors import InputTypeError, MatrixError, NonFiniteError, RangeError, ShapeError
 from .lyapunov import stationary_covariance
@@ -92,7 +93,7 @@ def _check_steps(steps, integer: bool) -> np.ndarray:
 
 def _covariance(value, n: int, what: str) -> np.ndarray:
     """A symmetric PSD ``(n, n)`` float array (a number ``c`` means ``c I``), read-only."""
-    c = np.asarray(value, dtype=float)
+    c = np.asarray(no_text(value, what), dtype=float)
     c = c * np.eye(n) if c.ndim == 0 else c
     if c.shape != (n, n):
         raise ShapeError(f"{what} has shape {c.shape}, expected {(n, n)}")
@@ -117,8 +118,8 @@ def diffusion_exponent(steps, displacement):
     >>> diffusion_exponent(t, 3 * t ** 1.5)
     array([1.5, 1.5, 1.5, 1.5])
     """
-    return np.gradient(np.log(np.asarray(displacement, dtype=float)),
-                       np.log(np.asarray(steps, dtype=float)))
+    return np.gradient(np.log(np.asarray(no_text(displacement, "displacement"), dtype=float)),
+                       np.log(np.asarray(no_text(steps, "steps"), dtype=float)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,7 +153,7 @@ class _PhaseSpace(ABC):
         set_(self, "weight_decay",
              float(_scalar(self.weight_decay, "weight_decay", low=0, high=None)))
         set_(self, "batch", float(_scalar(self.batch, "batch", low=0, low_open=True, high=None)))
-        h = _symmetric(np.asarray(self.hessian, dtype=float), "the Hessian")
+        h = _symmetric(np.asarray(no_text(self.hessian, "hessian"), dtype=float), "the Hessian")
         if np.linalg.eigvalsh(h).min() <= 0:
             raise MatrixError("the Hessian must be positive definite (restrict to its image)")
         h.setflags(write=False)

@@ -54,7 +54,7 @@ import sympy
 from sympy.tensor.array import NDimArray
 
 from ._sizes import schedule_symbols, size_value, statistics_source, substitute_schedule
-from ._sympify import expression
+from ._sympify import expression, refuse_text
 from .errors import InputTypeError, MeasureError, OrderError, ShapeError, SymbolError
 from .measures import NAMES, root_products
 from .schedule import BaseSchedule
@@ -77,16 +77,22 @@ def _scalar(value, what: str, *, floats: bool = False):
         raise InputTypeError(f"{what}: got the string {value!r}; symsgd never parses strings, "
                              "build the expression with SymPy")
     if isinstance(value, float) and not floats:
-        raise TypeError(f"{what}: a Series is exact; use a sympy.Rational, not a float")
+        raise InputTypeError(f"{what}: a Series is exact; use a sympy.Rational, not a float")
     if isinstance(value, float):
         return sympy.Float(value)
     if isinstance(value, bool) or isinstance(value, (sympy.MatrixBase, NDimArray)) or \
             not isinstance(value, (numbers.Rational, sympy.Expr)):
-        raise TypeError(f"{what}: an integer, a fraction or a SymPy expression, "
+        raise InputTypeError(f"{what}: an integer, a fraction or a SymPy expression, "
                         f"not {type(value).__name__}")
     if not isinstance(value, sympy.Basic):
         return sympy.Rational(value.numerator, value.denominator)
     return value
+
+
+def _no_text_options(options: dict, what: str) -> None:
+    """Refuse an option of a SymPy function given as a string (:class:`InputTypeError`)."""
+    for name, value in options.items():
+        refuse_text(value, f"{what}({name}=...)")
 
 
 def _coefficient(c):
@@ -167,8 +173,7 @@ class Series:
             with different assumptions (in the coefficients, ``eta`` and the
             schedule), e.g. ``Symbol('N')`` and ``Symbol('N', integer=True)``.
         MeasureError: an unknown measure or moment.
-        InputTypeError: a string coefficient.
-        TypeError: a float coefficient or another wrong type.
+        InputTypeError: a string coefficient, a float or another wrong type.
 
     Equality and hashing are mathematical: coefficients compared after
     ``sympy.expand``, and ``eta``; the metadata (``measure``, ``label``,
@@ -201,7 +206,8 @@ class Series:
     def __post_init__(self):
         if isinstance(self.coefficients, (str, bytes, sympy.Basic, NDimArray)) \
                 or not hasattr(self.coefficients, "__iter__"):
-            raise TypeError("coefficients must be a sequence (one coefficient per power of eta)")
+            raise InputTypeError("coefficients must be a sequence (one coefficient per power "
+                                 "of eta)")
         coeffs = tuple(_coefficient(c) for c in self.coefficients)
         if not coeffs:
             raise OrderError("a series needs at least its zeroth coefficient")
@@ -209,13 +215,14 @@ class Series:
         if len(shapes) > 1:
             raise ShapeError(f"coefficients of different shapes: {sorted(shapes)}")
         if not isinstance(self.eta, sympy.Symbol):
-            raise TypeError("eta must be a SymPy Symbol")
+            raise InputTypeError("eta must be a SymPy Symbol")
         symbols = set().union(*(_free_symbols(c) for c in coeffs))
         if self.eta in symbols:
             raise SymbolError(f"series coefficients must be free of {self.eta}; got "
                               f"{[c for c in coeffs if self.eta in _free_symbols(c)][0]}")
         if self.schedule is not None and not isinstance(self.schedule, BaseSchedule):
-            raise TypeError(f"schedule must be a symsgd schedule, got {type(self.schedule).__name__}")
+            raise InputTypeError(f"schedule must be a symsgd schedule, got "
+                                 f"{type(self.schedule).__name__}")
         _check_names(symbols | {self.eta} | schedule_symbols(self.schedule))
         if self.measure is not None:
             root_products(self.measure, moment=self.moment)
@@ -226,11 +233,11 @@ class Series:
             label = NAMES[self.measure] if self.moment == 1 else \
                 f"second moment of the {NAMES[self.measure]}"
         if label is not None and not isinstance(label, str):
-            raise TypeError(f"label must be a string, got {type(label).__name__}")
+            raise InputTypeError(f"label must be a string, got {type(label).__name__}")
         if not isinstance(self.method, str):
-            raise TypeError(f"method must be a string, got {type(self.method).__name__}")
+            raise InputTypeError(f"method must be a string, got {type(self.method).__name__}")
         if isinstance(self.notes, str) or not all(isinstance(n, str) for n in self.notes):
-            raise TypeError("notes must be a sequence of strings")
+            raise InputTypeError("notes must be a sequence of strings")
         object.__setattr__(self, "coefficients", coeffs)
         object.__setattr__(self, "label", label)
         object.__setattr__(self, "moment", int(self.moment))
@@ -357,41 +364,62 @@ class Series:
     def map(self, func) -> "Series":
         """Apply ``func`` to every coefficient (each entry of an array); metadata is kept.
 
+        Raises:
+            InputTypeError: ``func`` is not callable, or returns what is not a
+                coefficient (a string, a float).
+
         >>> import sympy
         >>> N = sympy.Symbol('N')
         >>> Series((N**2 - 1,)).map(sympy.factor)
         Series((N - 1)*(N + 1) + O(eta))
         """
+        if not callable(func):
+            raise InputTypeError(f"map needs a callable of one coefficient, got {func!r}")
         return replace(self, coefficients=tuple(_apply(c, func) for c in self.coefficients))
 
     def expand(self, **hints) -> "Series":
         """Every coefficient through ``sympy.expand(c, **hints)``.
+
+        Raises:
+            InputTypeError: a hint given as a string (hints are flags and numbers).
 
         >>> import sympy
         >>> N = sympy.Symbol('N')
         >>> Series((N * (N + 1),)).expand()
         Series(N**2 + N + O(eta))
         """
+        _no_text_options(hints, "expand")
         return self.map(lambda c: sympy.expand(c, **hints))
 
     def factor(self, *gens, **args) -> "Series":
         """Every coefficient through ``sympy.factor(c, *gens, **args)``.
+
+        Raises:
+            InputTypeError: a generator that is not a SymPy expression (a string),
+                or an option given as a string.
 
         >>> import sympy
         >>> N = sympy.Symbol('N')
         >>> Series((0, N**2 / 2 - sympy.S.Half)).factor()
         Series(eta*(N - 1)*(N + 1)/2 + O(eta**2))
         """
+        gens = tuple(expression(g, "a generator of factor") for g in gens)
+        _no_text_options(args, "factor")
         return self.map(lambda c: sympy.factor(c, *gens, **args))
 
     def simplify(self, **kwargs) -> "Series":
         """Every coefficient through ``sympy.simplify(c, **kwargs)``.
+
+        Raises:
+            InputTypeError: an option given as a string (SymPy's options are
+                flags, numbers and callables).
 
         >>> import sympy
         >>> x, y, N = sympy.symbols('x y N')
         >>> Series((0, N * x / 2 + N * y / 2)).simplify()
         Series(N*eta*(x + y)/2 + O(eta**2))
         """
+        _no_text_options(kwargs, "simplify")
         return self.map(lambda c: sympy.simplify(c, **kwargs))
 
     def collect(self, *syms, func=sympy.factor) -> "Series":
@@ -457,7 +485,7 @@ class Series:
         elif not args:
             pairs = []
         else:
-            raise TypeError(f"{what}: give (old, new), a dict, pairs, or names as keywords")
+            raise InputTypeError(f"{what}: give (old, new), a dict, pairs, or names as keywords")
         rule = {}
         for old, new in pairs + list(names.items()):
             key = self._key(old, what)
@@ -534,7 +562,7 @@ class Series:
         Series(2 + 2*eta*y + O(eta**2))
         """
         if not isinstance(rule, dict):
-            raise TypeError("xreplace takes a dict")
+            raise InputTypeError("xreplace takes a dict")
         return self._substitute(self._rule((rule,), {}, "xreplace"), "xreplace")
 
     def diff(self, *symbols) -> "Series":
@@ -558,7 +586,7 @@ class Series:
         Series(eta + 2*N*eta**2 + O(eta**3))
         """
         if not symbols:
-            raise TypeError("diff needs the symbols to differentiate by")
+            raise InputTypeError("diff needs the symbols to differentiate by")
         variables, items = [], list(symbols)
         while items:
             item = items.pop(0)
@@ -568,12 +596,13 @@ class Series:
             elif items and isinstance(items[0], numbers.Integral) and not isinstance(items[0], bool):
                 count = items.pop(0)
             if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 0:
-                raise TypeError(f"diff: a count must be a non-negative integer, got {count!r}")
+                raise InputTypeError(f"diff: a count must be a non-negative integer, got "
+                                     f"{count!r}")
             variables += [self._key(item, "diff")] * int(count)
         series = self
         for v in variables:
             if not isinstance(v, sympy.Symbol):
-                raise TypeError(f"diff: differentiate by a symbol, not {v}")
+                raise InputTypeError(f"diff: differentiate by a symbol, not {v}")
             series = series._derivative(v)
         return series
 
@@ -645,7 +674,7 @@ class Series:
         Raises:
             SymbolError: different variables, or a scalar containing ``eta``.
             ShapeError: a scalar added to a vector quantity, or different shapes.
-            TypeError: a float or another non-exact value (InputTypeError: a string).
+            InputTypeError: a float, a string or another non-exact value.
 
         >>> import sympy
         >>> N = sympy.Symbol('N')
@@ -679,7 +708,8 @@ class Series:
         symsgd.errors.InputTypeError: multiplying a Series: got the string '2'; symsgd never parses strings, build the expression with SymPy
         """
         if isinstance(factor, Series):
-            raise TypeError("multiply two series with .times() (it truncates at the lower order)")
+            raise InputTypeError("multiply two series with .times() (it truncates at the "
+                                 "lower order)")
         factor = self._scalar_factor(factor, "multiplying a Series")
         return self._derived(tuple(c * factor for c in self.coefficients),
                              None if self.label is None else f"{factor}*({self.label})")
@@ -691,13 +721,14 @@ class Series:
 
         Raises:
             ZeroDivisionError: a divisor that is zero.
-            TypeError: a float (a Series is exact), a series, or another type.
+            InputTypeError: a float (a Series is exact), a string, a series, or another
+                type.
 
         >>> Series((1, 3)) / 2
         Series(1/2 + 3*eta/2 + O(eta**2))
         """
         if isinstance(divisor, Series):
-            raise TypeError("a Series divides by an exact scalar, not by a series")
+            raise InputTypeError("a Series divides by an exact scalar, not by a series")
         divisor = self._scalar_factor(divisor, "dividing a Series")
         if divisor.is_zero:
             raise ZeroDivisionError(f"division of a Series by {divisor}")
@@ -705,7 +736,8 @@ class Series:
                              None if self.label is None else f"({self.label})/{divisor}")
 
     def __rtruediv__(self, other):
-        raise TypeError("a Series is not invertible here: divide a series by a scalar only")
+        raise InputTypeError("a Series is not invertible here: divide a series by a scalar "
+                             "only")
 
     def times(self, other: "Series") -> "Series":
         """The product of two series, truncated at the lower order (e.g. a squared mean).
@@ -716,7 +748,7 @@ class Series:
         Series(1 + 4*eta + O(eta**2))
         """
         if not isinstance(other, Series):
-            raise TypeError("times() multiplies two Series")
+            raise InputTypeError("times() multiplies two Series")
         self._check_compatible(other)
         if self.shape or self._ranks() - {0} or other._ranks() - {0}:
             raise ShapeError("times() multiplies scalar series")

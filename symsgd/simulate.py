@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ._backends import get_backend
 from ._progress import _quiet
+from ._sympify import no_text
 from .errors import InputTypeError, MeasureError, NonFiniteError, RangeError, ShapeError
 from .landscape import Landscape
 from .schedule import BaseSchedule
@@ -57,6 +58,15 @@ class Simulation:
     weights_sem: np.ndarray
 
     def __post_init__(self):
+        for name in ("lr", "steps", "test_loss", "test_loss_sem", "train_loss",
+                     "train_loss_sem", "weights", "weights_sem"):
+            value = np.asarray(no_text(getattr(self, name), name))
+            if value.dtype.kind not in "iuf":
+                raise InputTypeError(f"{name} must be a numeric array, got {value.dtype}")
+            object.__setattr__(self, name, value)
+        if isinstance(self.trials, bool) or not isinstance(self.trials, numbers.Integral) or \
+                self.trials < 1:
+            raise InputTypeError(f"trials must be a positive integer, got {self.trials!r}")
         L, K = len(self.lr), len(self.steps)
         for name in ("test_loss", "test_loss_sem", "train_loss", "train_loss_sem"):
             if getattr(self, name).shape != (L, K):
@@ -84,9 +94,13 @@ class Simulation:
 
         Raises:
             MeasureError: another measure.
+            InputTypeError: a ``prediction`` that is not callable.
         """
         import matplotlib.pyplot as plt
 
+        if prediction is not None and not callable(prediction):
+            raise InputTypeError(f"prediction must be a callable of the learning rate, got "
+                                 f"{prediction!r}")
         if measure not in ("test", "train"):
             raise MeasureError(f"Simulation.plot draws measure 'test' or 'train', not {measure!r}")
         ax = ax or plt.figure().gca()

@@ -30,7 +30,7 @@ import pytest
 import sympy
 
 import symsgd
-from symsgd._sympify import entries, exact, expression
+from symsgd._sympify import entries, exact, expression, no_text
 from symsgd.errors import (InputTypeError, LandscapeError, MissingStatisticError, MomentError,
                            NonFiniteError, RangeError, ScheduleError, ShapeError, SymsgdError)
 
@@ -179,7 +179,7 @@ CALLS = {
     "symsgd.Simulation": (
         lambda p: symsgd.Simulation(*[p] * len(dataclasses.fields(symsgd.Simulation))),
         None),
-    "symsgd.Simulation.plot": (lambda p: simulation().plot(p), None),
+    "symsgd.Simulation.plot": (lambda p: simulation().plot(measure=p), None),
     "symsgd.cli.main": (lambda p: symsgd.cli.main(["demo", "--N", p]), None),
     "symsgd.codegen.Kernel": (lambda p: symsgd.codegen.Kernel(p), None),
     "symsgd.codegen.compile_series": (lambda p: symsgd.codegen.compile_series(p), None),
@@ -270,10 +270,10 @@ CALLS = {
         lambda p: list(symsgd.diagrams.iter_embeddings(diagram(), p)), None),
     "symsgd.diagrams.embedding_automorphisms": (
         lambda p: symsgd.diagrams.embedding_automorphisms(diagram(), p), None),
-    "symsgd.diagrams.weight": (lambda p: symsgd.diagrams.weight(diagram(), symsgd.sgd(3), p),
-                               None),
+    "symsgd.diagrams.weight": (
+        lambda p: symsgd.diagrams.weight(diagram(), symsgd.sgd(3), count=p), None),
     "symsgd.diagrams.draw": (lambda p: symsgd.diagrams.draw(diagram(), embedding=p), None),
-    "symsgd.diagrams.layout": (lambda p: symsgd.diagrams.layout(diagram(), p), None),
+    "symsgd.diagrams.layout": (lambda p: symsgd.diagrams.layout(diagram(), embedding=p), None),
     "symsgd.diagrams.to_tikz": (lambda p: symsgd.diagrams.to_tikz(diagram(), x=p), None),
     "symsgd.diagrams.rvalue_terms": (lambda p: symsgd.diagrams.rvalue_terms(1, "test", p, 2),
                                      None),
@@ -341,68 +341,13 @@ NO_USER_VALUES = {
     "symsgd.landscapes.valley_of_death", "symsgd.Landscape.polynomial_degree",
     "symsgd.GDSchedule.draw", "symsgd.GDSchedule.realizations", "symsgd.Schedule.realizations",
     "symsgd.SGDSchedule.realizations", "symsgd.Distribution",
-    "symsgd.StandardNormal", "symsgd.schedule.BaseSchedule", "symsgd.optim.Optimizer", 
+    "symsgd.StandardNormal", "symsgd.schedule.BaseSchedule", "symsgd.optim.Optimizer",
     "symsgd.Series.latex", "symsgd.Series.removeO",
 }
 
 #: Entry points whose refusal is not a SymsgdError: a command line reports bad arguments
 #: through argparse (``SystemExit`` with status 2 and a usage message).
 COMMAND_LINE = {"symsgd.cli.main"}
-
-#: Entry points that refuse a code string and run nothing, but with an error that is not yet a
-#: :class:`~symsgd.errors.SymsgdError` (a plain TypeError/ValueError from numpy or SymPy).
-#: ``test_a_string_is_refused_and_never_run`` checks that nothing runs for them;
-#: ``test_untyped_refusals_are_typed`` (strict xfail) records that the error is not typed yet.
-UNTYPED = {
-    "symsgd.Resummed.__call__",
-    "symsgd.Series.__rtruediv__",
-    "symsgd.Series.expand",
-    "symsgd.Series.factor",
-    "symsgd.Series.map",
-    "symsgd.Series.simplify",
-    "symsgd.Series.times",
-    "symsgd.Simulation",
-    "symsgd.Simulation.plot",
-    "symsgd.codegen.Kernel",
-    "symsgd.codegen.compile_series",
-    "symsgd.diagrams.Contribution",
-    "symsgd.diagrams.layout",
-    "symsgd.diagrams.rooted_trees",
-    "symsgd.diagrams.rvalue_terms",
-    "symsgd.diagrams.set_partitions",
-    "symsgd.diagrams.to_tikz",
-    "symsgd.diagrams.values.atom",
-    "symsgd.diagrams.values.contribution_table",
-    "symsgd.diagrams.weight",
-    "symsgd.lyapunov.bayes_kl",
-    "symsgd.lyapunov.bayes_lr_equation",
-    "symsgd.lyapunov.continuous_covariance",
-    "symsgd.lyapunov.covariance_at",
-    "symsgd.lyapunov.discrete_lyapunov",
-    "symsgd.lyapunov.escape_efficiency",
-    "symsgd.lyapunov.escape_efficiency_continuous",
-    "symsgd.lyapunov.kernel",
-    "symsgd.lyapunov.lyapunov_residual",
-    "symsgd.lyapunov.optimal_bayes_lr",
-    "symsgd.lyapunov.optimal_bayes_lr_continuous",
-    "symsgd.lyapunov.self_consistent_covariance",
-    "symsgd.lyapunov.stationary_covariance",
-    "symsgd.lyapunov.training_error",
-    "symsgd.lyapunov.training_error_continuous",
-    "symsgd.optim.Preconditioned",
-    "symsgd.optim.adam_preconditioned",
-    "symsgd.optim.damped_newton",
-    "symsgd.optim.natural_gradient",
-    "symsgd.phase_space.diffusion_exponent",
-    "symsgd.routes.Route",
-    "symsgd.routes.direct.weight_function",
-}
-
-#: Of those, the ones that accept the string without any error (SymPy hint values; records
-#: without validation yet): the string is stored, never parsed.
-NOT_REFUSED = {"symsgd.Series.expand", "symsgd.Series.simplify", "symsgd.diagrams.Contribution",
-               "symsgd.routes.Route"}
-
 
 def _rows():
     rows = []
@@ -431,12 +376,7 @@ def test_a_string_is_refused_and_never_run(name, call, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     marker = "PWNED_" + re.sub(r"\W", "_", name)
     payload = f"__import__('os').system('touch {marker}')"
-    expected = SystemExit if name in COMMAND_LINE else Exception if name in UNTYPED else \
-        SymsgdError
-    if name in NOT_REFUSED:
-        call(payload)
-        assert not (tmp_path / marker).exists(), f"{name} ran the code in a string"
-        return
+    expected = SystemExit if name in COMMAND_LINE else SymsgdError
     try:
         with pytest.raises(expected) as info:
             call(payload)
@@ -444,15 +384,6 @@ def test_a_string_is_refused_and_never_run(name, call, tmp_path, monkeypatch):
         assert not (tmp_path / marker).exists(), f"{name} ran the code in a string"
     if expected is SystemExit:
         assert info.value.code == 2
-
-
-@pytest.mark.xfail(strict=True, reason="these entry points still raise untyped errors")
-@pytest.mark.parametrize("name", sorted(UNTYPED))
-def test_untyped_refusals_are_typed(name, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SymsgdError):
-        CALLS[name][0]("__import__('os').system('touch PWNED')")
-    assert not (tmp_path / "PWNED").exists()
 
 
 # ------------------------------------------------- other bad input, typed errors
@@ -548,6 +479,104 @@ BAD_INPUTS = [
      RangeError, "at least 1"),
     ("sample_batches without a Generator", lambda: symsgd.sgd(2).sample_batches(None, 1),
      InputTypeError, "Generator"),
+    # numbers written as strings: numpy.asarray(..., dtype=float) would parse them silently
+    ("no_text of a str array", lambda: no_text(np.array(["1.5"]), "m"), InputTypeError,
+     "array of strings"),
+    ("no_text of an object array", lambda: no_text(np.array([1.0, "2"], dtype=object), "m"),
+     InputTypeError, r"m\[1\]"),
+    ("stationary_covariance of a numeric string",
+     lambda: symsgd.lyapunov.stationary_covariance(sgd_opt(), ["1.0"], 1), InputTypeError,
+     r"hessian\[0\]"),
+    ("stationary_covariance of noise as a string",
+     lambda: symsgd.lyapunov.stationary_covariance(sgd_opt(), 1.0, "1"), InputTypeError,
+     "noise is a string"),
+    ("stationary_covariance without an optimizer",
+     lambda: symsgd.lyapunov.stationary_covariance(None, 1.0, 1.0), InputTypeError,
+     "Optimizer"),
+    ("continuous_covariance without an optimizer",
+     lambda: symsgd.lyapunov.continuous_covariance("SGD", 1.0, 1.0), InputTypeError,
+     "Optimizer"),
+    ("covariance_at with a string initial state",
+     lambda: symsgd.lyapunov.covariance_at(sgd_opt(), 1.0, 1.0, 2, initial="0"),
+     InputTypeError, "initial"),
+    ("discrete_lyapunov of a numeric string array",
+     lambda: symsgd.lyapunov.discrete_lyapunov(np.array([["0.5"]]), [[1.0]]), InputTypeError,
+     "a is an array of strings"),
+    ("lyapunov_residual of a numeric string",
+     lambda: symsgd.lyapunov.lyapunov_residual([[0.5]], [["1"]], [[1.0]]), InputTypeError,
+     r"x\[0\]\[0\]"),
+    ("optimal_bayes_lr with batch >= n_data",
+     lambda: symsgd.lyapunov.optimal_bayes_lr([1.0], 10, 20), RangeError, "0 < batch"),
+    ("optimal_bayes_lr with a negative eigenvalue",
+     lambda: symsgd.lyapunov.optimal_bayes_lr([-1.0], 10, 2), RangeError, "positive"),
+    ("self_consistent_covariance without a callable",
+     lambda: symsgd.lyapunov.self_consistent_covariance(None, 1.0), InputTypeError,
+     "callable"),
+    ("Preconditioned of a numeric string", lambda: symsgd.optim.Preconditioned([["0.5"]]),
+     InputTypeError, r"lr_matrix\[0\]\[0\]"),
+    ("damped_newton with a string lr", lambda: symsgd.optim.damped_newton("0.5", 2.0),
+     InputTypeError, "lr must be"),
+    ("check_stable of numeric strings", lambda: sgd_opt().check_stable(["1.0"]),
+     InputTypeError, r"eigenvalues\[0\]"),
+    ("Series.map of a non-callable", lambda: series().map(2), InputTypeError, "callable"),
+    ("Series.map returning floats", lambda: series().map(lambda c: 0.5), InputTypeError,
+     "not a float"),
+    ("Series.factor by a number string", lambda: symbolic_series().factor(N, "1"),
+     InputTypeError, "generator"),
+    ("Series.expand with a string hint", lambda: symbolic_series().expand(modulus="3"),
+     InputTypeError, r"expand\(modulus=...\)"),
+    ("Series.times of a scalar", lambda: series().times(2), InputTypeError, "two Series"),
+    ("a number divided by a Series", lambda: 1 / series(), InputTypeError, "not invertible"),
+    ("compile_series of an expression", lambda: symsgd.codegen.compile_series(X + 1),
+     InputTypeError, "got Add"),
+    ("diffusion_exponent of numeric strings",
+     lambda: symsgd.phase_space.diffusion_exponent([1.0, 2.0], ["1", "2"]), InputTypeError,
+     r"displacement\[0\]"),
+    ("PhaseSpaceOU with a string Hessian entry",
+     lambda: symsgd.phase_space.PhaseSpaceOU(0.1, 0, 0, [["1"]], sigma2=1), InputTypeError,
+     r"hessian\[0\]\[0\]"),
+    ("Resummed on numeric strings", lambda: resummed()(["0.1"]), InputTypeError,
+     r"lr\[0\]"),
+    ("Resummed on None", lambda: resummed()(None), InputTypeError, "numbers"),
+    ("Simulation with trials 0",
+     lambda: symsgd.Simulation(**{**{f.name: getattr(simulation(), f.name)
+                                     for f in dataclasses.fields(symsgd.Simulation)},
+                                  "trials": 0}), InputTypeError, "positive integer"),
+    ("Simulation of a string array",
+     lambda: symsgd.Simulation(**{**{f.name: getattr(simulation(), f.name)
+                                     for f in dataclasses.fields(symsgd.Simulation)},
+                                  "lr": np.array(["0.01"])}), InputTypeError,
+     "array of strings"),
+    ("Simulation.plot with a prediction that is not callable",
+     lambda: simulation().plot(prediction=1.0), InputTypeError, "callable"),
+    ("set_partitions(-1)", lambda: symsgd.diagrams.set_partitions(-1), RangeError,
+     "non-negative"),
+    ("rooted_trees(1.0)", lambda: symsgd.diagrams.rooted_trees(1.0), InputTypeError,
+     "non-negative integer"),
+    ("layout at cells written as strings",
+     lambda: symsgd.diagrams.layout(diagram(), embedding=[None] + [("0", "1")] *
+                                    (diagram().n_nodes - 1)), InputTypeError,
+     r"embedding\[1\]\[0\]"),
+    ("layout at cells that are not pairs",
+     lambda: symsgd.diagrams.layout(diagram(), embedding=[None] * diagram().n_nodes),
+     symsgd.diagrams.DiagramError, "pair"),
+    ("to_tikz with a bool unit", lambda: symsgd.diagrams.to_tikz(diagram(), y=True),
+     InputTypeError, "y must be a real number"),
+    ("rvalue_terms with a list batch", lambda: symsgd.diagrams.rvalue_terms(1, "test", [1], 2),
+     InputTypeError, "batch must be"),
+    ("Contribution with a list value",
+     lambda: symsgd.diagrams.Contribution(diagram(), 1, [1]), InputTypeError,
+     "value must be"),
+    ("contribution_table of a non-schedule",
+     lambda: symsgd.diagrams.values.contribution_table(3, 1, "test", 1, False), ScheduleError,
+     "expected a schedule"),
+    ("atom of a non-graph", lambda: symsgd.diagrams.values.atom((1, 2)), InputTypeError,
+     "Graph"),
+    ("weight_function of a number", lambda: symsgd.routes.direct.weight_function(3),
+     ScheduleError, "expected a schedule"),
+    ("Route with a non-bool flag",
+     lambda: symsgd.routes.Route("x", lambda r, p: [], symbolic=1, summary="s"),
+     InputTypeError, "bool"),
 ]
 
 

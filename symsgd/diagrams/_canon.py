@@ -21,11 +21,33 @@ large the group is.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..errors import InputTypeError, RangeError
+
 __all__ = ["TreeLayout", "tree_layout", "normalize", "act", "orbit", "canonical_form",
            "set_partitions"]
+
+
+def count(n, what: str) -> int:
+    """``n`` as an ``int`` if it is a non-negative integer (a count of nodes, edges, items).
+
+    Raises:
+        InputTypeError: not an integer (a string, a float, a bool).
+        RangeError: negative.
+
+    >>> count(-1, "n")
+    Traceback (most recent call last):
+    ...
+    symsgd.errors.RangeError: n must be a non-negative integer, got -1
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise InputTypeError(f"{what} must be a non-negative integer, got {n!r}")
+    if n < 0:
+        raise RangeError(f"{what} must be a non-negative integer, got {n!r}")
+    return int(n)
 
 
 @dataclass(frozen=True)
@@ -157,17 +179,21 @@ def canonical_form(parents, labels, colors=None):
     return layout.parents, min(members), layout.group_order // len(members)
 
 
-@lru_cache(maxsize=None)
 def set_partitions(n: int) -> tuple[tuple[int, ...], ...]:
     """All set partitions of ``n`` items as restricted growth strings (``Bell(n)`` of them).
 
     >>> set_partitions(3)
     ((0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1), (0, 1, 2))
     """
+    return _set_partitions(count(n, "n"))
+
+
+@lru_cache(maxsize=None)
+def _set_partitions(n: int) -> tuple[tuple[int, ...], ...]:
     if n == 0:
         return ((),)
     out = []
-    for rgs in set_partitions(n - 1):
+    for rgs in _set_partitions(n - 1):
         top = max(rgs, default=-1) + 1
         out.extend(rgs + (b,) for b in range(top + 1))
     return tuple(sorted(out))

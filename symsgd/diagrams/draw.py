@@ -27,7 +27,10 @@ names), so this module does not depend on :mod:`symsgd.diagrams.diagram`;
 from __future__ import annotations
 
 import itertools
+import numbers
 
+from .._sympify import no_text
+from ..errors import InputTypeError
 from ._errors import DiagramError
 
 __all__ = ["layout", "to_tikz", "draw"]
@@ -67,13 +70,21 @@ def layout(D, *, embedding=None) -> list[tuple[float, float]]:
 
     Raises:
         DiagramError: ``D`` is not a diagram, or the embedding has the wrong length.
+        InputTypeError: a string in the embedding, or a cell or unit length that is not a
+            real number.
     """
     kids = _check(D).children
     if embedding is not None:
-        embedding = list(embedding)
+        embedding = list(no_text(embedding, "embedding"))
         if len(embedding) != D.n_nodes:
             raise DiagramError(f"the embedding needs {D.n_nodes} cells (root first)")
-        pos = [(0.0, 0.0)] + [(float(t), float(n)) for n, t in embedding[1:]]
+        try:
+            pos = [(0.0, 0.0)] + [(_real(t, "t"), _real(n, "n")) for n, t in embedding[1:]]
+        except (TypeError, ValueError) as error:
+            if isinstance(error, InputTypeError):
+                raise
+            raise DiagramError("each cell of the embedding is a pair (n, t) of numbers") \
+                from error
         sharing: dict = {}
         for v in range(1, D.n_nodes):
             sharing.setdefault(pos[v], []).append(v)
@@ -145,6 +156,13 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _real(x, what: str) -> float:
+    """``x`` as a float if it is a real number (never parsed from a string)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise InputTypeError(f"{what} must be a real number, got {x!r}")
+    return float(x)
+
+
 def to_tikz(D, *, embedding=None, x: float = 1.0, y: float = 0.7) -> str:
     """TikZ code (a ``tikzpicture``) drawing ``D``, optionally at an embedding's cells.
 
@@ -155,11 +173,14 @@ def to_tikz(D, *, embedding=None, x: float = 1.0, y: float = 0.7) -> str:
 
     Raises:
         DiagramError: ``D`` is not a diagram, or the embedding has the wrong length.
+        InputTypeError: a string in the embedding, or a cell or unit length that is not a
+            real number.
 
     >>> from symsgd.diagrams import Diagram
     >>> 'x=2cm' in to_tikz(Diagram('*(a)'), x=2)
     True
     """
+    x, y = _real(x, "x"), _real(y, "y")
     pos = layout(D, embedding=embedding)
     labels = D.labels
     lines = [f"\\begin{{tikzpicture}}[x={_fmt(x)}cm, y={_fmt(y)}cm]"]

@@ -41,6 +41,7 @@ from sympy import QQ
 from sympy.polys.fields import field
 from sympy.polys.rings import ring
 
+from .._sympify import expression
 from ..errors import MethodError, ScheduleError
 from ..schedule import BaseSchedule, GDSchedule, Schedule, SGDSchedule
 from ._canon import canonical_form, set_partitions
@@ -248,9 +249,8 @@ def weight(D: Diagram, schedule: BaseSchedule, *, count=None):
     """
     _check(D)
     _check_schedule(schedule)
-    if count is None:
-        count = count_embeddings(D, schedule)
-    B = sympy.sympify(schedule.batch)
+    count = count_embeddings(D, schedule) if count is None else expression(count, "count")
+    B = sympy.sympify(schedule.batch, strict=True)
     w = (-1 / B) ** D.order * count / D.n_automorphisms
     return w if w.is_Number else sympy.factor(w)
 
@@ -259,10 +259,11 @@ def weight(D: Diagram, schedule: BaseSchedule, *, count=None):
 
 def _formula(D: Diagram, schedule: BaseSchedule):
     if isinstance(schedule, GDSchedule):
-        N, T = sympy.sympify(schedule.N), sympy.sympify(schedule.steps)
+        N, T = sympy.sympify(schedule.N, strict=True), sympy.sympify(schedule.steps, strict=True)
         return sympy.expand(N ** D.n_blocks * _order_polynomial(D, T))
     if isinstance(schedule, SGDSchedule):
-        N, B, E = (sympy.sympify(x) for x in (schedule.N, schedule.batch, schedule.epochs))
+        N, B, E = (sympy.sympify(x, strict=True)
+                   for x in (schedule.N, schedule.batch, schedule.epochs))
         if schedule.reshuffle == "random" and E != 1:
             return _random_formula(D, N, B, E)
         if schedule.reshuffle not in ("fixed", "random") and E != 1:

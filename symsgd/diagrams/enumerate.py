@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Iterator
 
 from ..errors import check_order
-from ._canon import orbit, set_partitions, tree_layout
+from ._canon import count, orbit, set_partitions, tree_layout
 from .diagram import Diagram
 from .embeddings import count_embeddings
 
@@ -65,6 +65,7 @@ def rooted_trees(n_edges: int) -> tuple[tuple[int, ...], ...]:
     >>> rooted_trees(2)
     ((-1, 0, 0), (-1, 0, 1))
     """
+    n_edges = count(n_edges, "n_edges")
     return tuple(sorted(tree_layout(_code_parents(c)).parents
                         for c in _tree_codes(n_edges + 1)))
 

@@ -78,6 +78,7 @@ from sympy.polys.rings import ring
 
 from ..errors import (InputTypeError, LandscapeError, MethodError, NonFiniteError, OrderError,
                       ScheduleError, check_order)
+from .._sympify import expression, no_text
 from ..measures import NAMES, root_products
 from ..landscape import Landscape
 from ..schedule import BaseSchedule
@@ -198,6 +199,7 @@ def rvalue_terms(order: int, measure: str, batch, N) -> tuple:
     if check_order(order) > 16:
         raise OrderError(f"order {order} is beyond the resummed expansion's reach (16)")
     root_products(measure)
+    batch = expression(batch, "batch")
     only_linkless = measure in ("test", "weights")
     out = []
     for d in range(order + 1):
@@ -284,7 +286,7 @@ def _lags(term: RTerm, memberships, T: int) -> dict:
 def _entries(array) -> tuple:
     """The entries of a SymPy array (or a scalar) in row-major order, and its shape."""
     if not isinstance(array, sympy.NDimArray):
-        return [sympy.sympify(array)], ()
+        return [expression(array, "a statistic")], ()
     shape = tuple(array.shape)
     return [array[i] for i in itertools.product(*map(range, shape))], shape
 
@@ -517,6 +519,7 @@ class Resummed:
         plus ``(P,)`` for ``'weights'``).
 
         Raises:
+            InputTypeError: learning rates that are not numbers (a string, ...).
             NonFiniteError: a learning rate that is NaN or infinite.
             LandscapeError: statistics that are not numbers.
 
@@ -526,7 +529,15 @@ class Resummed:
         >>> r([0.0, 0.1]).round(6)
         array([0.5     , 0.278051])
         """
-        rates = np.asarray(lr, dtype=np.float64)
+        if lr is None:
+            raise InputTypeError("lr must be a number or an array of numbers, got None")
+        try:
+            rates = np.asarray(no_text(lr, "lr"), dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            if isinstance(error, InputTypeError):
+                raise
+            raise InputTypeError(f"lr must be a number or an array of numbers, got "
+                                 f"{lr!r}") from error
         if not np.all(np.isfinite(rates)):
             raise NonFiniteError(f"learning rates must be finite, got {lr!r}")
         flat = rates.reshape(-1)

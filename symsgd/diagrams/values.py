@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from .._graphcanon import connected_groups
 from .._progress import _quiet
 from .._sympify import expression
-from ..errors import InputTypeError, MeasureError, ScheduleError
+from ..errors import InputTypeError, MeasureError, ScheduleError, check_order
 from ..measures import root_products
 from ..schedule import BaseSchedule
 from ..series import Series
@@ -147,6 +147,9 @@ def atom(graph: Graph):
     >>> atom(Graph(((0, 1), (1, 1)), ((0,), (1,)), (0,)))
     [G G]
     """
+    if not isinstance(graph, tuple) or len(graph) != 3:
+        raise InputTypeError(f"atom needs a Graph (degrees, blocks, edges), got {graph!r}")
+    graph = Graph(*graph)
     degrees = dict(graph.degrees)
     links = [(e + 1, t) for e, t in enumerate(graph.edges) if t is not None]
     links += [(b[0], v) for b in graph.blocks for v in b[1:]]
@@ -199,6 +202,8 @@ class Contribution:
     def __post_init__(self):
         if not isinstance(self.diagram, Diagram):
             raise DiagramError(f"expected a Diagram, got {type(self.diagram).__name__}")
+        object.__setattr__(self, "weight", expression(self.weight, "weight"))
+        object.__setattr__(self, "value", expression(self.value, "value"))
 
     @property
     def term(self):
@@ -214,7 +219,8 @@ def contribution_table(schedule: BaseSchedule, order: int, measure: str, moment:
                        progress: bool | None) -> list:
     """The :class:`Contribution` of every diagram with at most ``order`` edges, by power of ``eta``.
 
-    The arguments are taken as valid (the public entries check them:
+    The schedule and the order are checked here; the measure, moment and progress flag
+    are taken as valid (the public entries check them:
     :func:`symsgd.routes.diagrams.contributions` and :func:`contributions_of`).
     Entry ``k`` lists every diagram with ``k`` edges that embeds into the
     schedule and has a non-zero decorated value.
@@ -223,8 +229,11 @@ def contribution_table(schedule: BaseSchedule, order: int, measure: str, moment:
     >>> [c.diagram.text() for c in contribution_table(sgd(3), 2, 'test', 1, False)[2]]
     ['*(a, a)', '*(a, b)', '*(a(b))']
     """
-    N = sympy.sympify(schedule.N)
-    B = sympy.sympify(schedule.batch)
+    if not isinstance(schedule, BaseSchedule):
+        raise ScheduleError(f"expected a schedule, got {type(schedule).__name__}")
+    order = check_order(order)
+    N = sympy.sympify(schedule.N, strict=True)
+    B = sympy.sympify(schedule.batch, strict=True)
     diagrams = [D for d in range(order + 1) for D in enumerate_diagrams(d)]
     out = [[] for _ in range(order + 1)]
     bar = tqdm(total=len(diagrams), desc="diagrams", leave=False,

@@ -13,7 +13,7 @@ from ..errors import ShapeError, StabilityError
 from ..optim import Optimizer
 from ._eigenbasis import _combine, _eigen
 from ._inputs import (_eigenvalues, _noise_matrix, _noise_vector, _route_symbolic, _sympy_hessian,
-                      _sympy_noise)
+                      _sympy_noise, _user_inputs)
 
 def _continuous_symbolic(m, rhs):
     """Solve ``M X + X M^T = R`` for a symmetric SymPy matrix ``X`` (a linear solve)."""
@@ -89,6 +89,7 @@ def continuous_covariance(optimizer: Optimizer, hessian, noise):
     >>> continuous_covariance(HeavyBall(lr, mu), k, c)
     -c*lr/(2*k*(mu - 1))
     """
+    _user_inputs(optimizer, hessian=hessian, noise=noise)
     if _route_symbolic(optimizer, hessian, noise):
         lam = optimizer.effective_lr()
         k = _sympy_hessian(hessian)

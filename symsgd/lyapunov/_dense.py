@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from .._sympify import no_text
 from ..errors import NonFiniteError, ShapeError, StabilityError
 
 def lyapunov_residual(a, x, q) -> float:
@@ -17,7 +18,8 @@ def lyapunov_residual(a, x, q) -> float:
     >>> lyapunov_residual(np.array([[0.5]]), np.array([[4 / 3]]), np.array([[1.0]]))
     0.0
     """
-    a, x, q = (np.atleast_2d(np.asarray(m, dtype=float)) for m in (a, x, q))
+    a, x, q = (np.atleast_2d(np.asarray(no_text(m, what), dtype=float))
+               for m, what in ((a, "a"), (x, "x"), (q, "q")))
     r = x - a @ x @ a.T - q
     return float(np.linalg.norm(r) / max(np.linalg.norm(x), np.finfo(float).tiny))
 
@@ -99,8 +101,8 @@ def discrete_lyapunov(a, q, *, refine: int = 1):
     >>> lyapunov_residual(np.array([[0.5, 1.0], [0.0, -0.9]]), x, np.eye(2)) < 1e-14
     True
     """
-    a = np.asarray(a, dtype=float)
-    q = np.asarray(q, dtype=float)
+    a = np.asarray(no_text(a, "a"), dtype=float)
+    q = np.asarray(no_text(q, "q"), dtype=float)
     if a.ndim != 2 or a.shape[0] != a.shape[1] or q.shape != a.shape:
         raise ShapeError(f"A and Q must be square of the same shape, got {a.shape}, {q.shape}")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(q))):

@@ -16,7 +16,7 @@ from .._validate import _as_hessian
 from ..errors import RangeError, ShapeError
 from ..optim import Optimizer
 from ._inputs import (_eigenvalues, _noise_matrix, _noise_vector, _route_symbolic, _sympy_hessian,
-                      _sympy_noise, _sympy_scalar)
+                      _sympy_noise, _sympy_scalar, _user_inputs)
 from ._stationary import stationary_covariance
 
 def _sum_powers(a, q, steps):
@@ -106,6 +106,7 @@ def covariance_at(optimizer: Optimizer, hessian, noise, steps, *, initial=None,
     >>> covariance_at(SGD(0.5), [], [], 2)
     array([], dtype=float64)
     """
+    _user_inputs(optimizer, hessian=hessian, noise=noise, steps=steps, initial=initial)
     symbolic_t = isinstance(steps, sympy.Basic) and not steps.is_Integer
     if not symbolic_t:
         if isinstance(steps, bool) or not isinstance(steps, numbers.Real) or \

@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 
 from .._backends import get_backend
+from .._sympify import no_text
 from .._validate import _symmetric, _symmetric_sympy
 from ..errors import InputTypeError, MatrixError, NonFiniteError, ShapeError, StabilityError
 from ..optim import Optimizer
@@ -24,6 +25,18 @@ _NUMPY = get_backend("numpy")
 #: covariance: ``eigvalsh`` has absolute error about ``n eps ||C||``, so an
 #: eigenvalue above ``-PSD_RTOL ||C||_max`` is rounding (``n`` up to ~10^5).
 PSD_RTOL = 1e-10
+
+def _user_inputs(optimizer, **values) -> None:
+    """Refuse a non-optimizer and strings anywhere in the named inputs (:class:`InputTypeError`).
+
+    Called first by each public solver, before any value reaches ``numpy.asarray``
+    (which would parse ``'1.5'``) or SymPy (which would run the string).
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise InputTypeError(f"optimizer must be a symsgd.optim.Optimizer, got {optimizer!r}")
+    for name, value in values.items():
+        no_text(value, name)
+
 
 def _is_sympy(x) -> bool:
     return isinstance(x, (sympy.Basic, sympy.MatrixBase))
@@ -104,7 +117,7 @@ def _check_stable_sympy(opt: Optimizer, k) -> None:
     lam = opt.lr
     inv = lam.inv() if isinstance(lam, sympy.MatrixBase) else sympy.eye(km.rows) / lam
     psd = k_eff.is_positive_semidefinite
-    below = (sympy.sympify(opt.lr_bound()) * inv - k_eff).is_positive_definite
+    below = (sympy.sympify(opt.lr_bound(), strict=True) * inv - k_eff).is_positive_definite
     if psd and below:
         return
     kf = np.array(km.evalf(30).tolist(), dtype=float)

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import sympy
 
+from ..errors import InputTypeError
 from ..optim import SGD, HeavyBall, Optimizer, Preconditioned
 
 _K1, _K2 = sympy.symbols("k1 k2", real=True)
@@ -148,6 +149,8 @@ def kernel(optimizer: Optimizer):
     >>> kernel(SGD(sympy.Symbol('lr')))[0, 0]
     -lr/(k1*k2*lr - k1 - k2)
     """
+    if not isinstance(optimizer, Optimizer):
+        raise InputTypeError(f"optimizer must be a symsgd.optim.Optimizer, got {optimizer!r}")
     canon = _canonical(optimizer)
     kern = _derive_kernel(type(canon))
     values = [getattr(canon, n) for n in kern.names]

@@ -6,6 +6,7 @@ import numpy as np
 import sympy
 
 from .._validate import _as_hessian
+from .._sympify import no_text
 from ..errors import InputTypeError, StabilityError
 from ._stationary import stationary_covariance
 
@@ -52,6 +53,10 @@ def self_consistent_covariance(build, hessian, *, initial=None, tol: float = 1e-
     >>> bool(np.allclose(S, stationary_covariance(SGD(0.1), K, 0.1 * K @ S @ K + np.eye(2))))
     True
     """
+    no_text(hessian, "hessian"), no_text(initial, "initial")
+    if not callable(build):
+        raise InputTypeError(f"build must be a callable sigma -> (optimizer, noise), got "
+                             f"{build!r}")
     if isinstance(hessian, sympy.MatrixBase):
         raise InputTypeError(
             "self_consistent_covariance takes a SymPy scalar (one eigen-direction, solved in "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .._backends import get_backend
+from ..errors import InputTypeError
 from ..optim import Optimizer
 from ._eigenbasis import _numeric
-from ._inputs import _route_symbolic
+from ._inputs import _route_symbolic, _user_inputs
 from ._symbolic import _symbolic
 
 
@@ -50,8 +51,10 @@ def stationary_covariance(optimizer: Optimizer, hessian, noise, *, full_state: b
         ShapeError, NonFiniteError, MatrixError: bad shapes, NaNs, non-symmetric
             Hessian or noise, noise that is not positive semi-definite.
         BackendError: an unknown backend or a device it cannot use.
-        TypeError: symbolic hyperparameters with numeric arrays, or symbolic
-            input with a backend other than numpy.
+        InputTypeError: symbolic hyperparameters with numeric arrays, symbolic
+            input with a backend other than numpy, an ``optimizer`` that is not an
+            :class:`~symsgd.optim.Optimizer`, or a string anywhere in ``hessian`` or
+            ``noise`` (never parsed, not even ``'1.5'``).
 
     >>> import numpy as np
     >>> from symsgd.optim import HeavyBall, SGD
@@ -67,12 +70,11 @@ def stationary_covariance(optimizer: Optimizer, hessian, noise, *, full_state: b
     ...
     symsgd.errors.StabilityError: unstable: lr * k_max = 3 is not below the stability bound 2 (SGD needs lr < 2 / k_max = 2)
     """
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a symsgd.optim.Optimizer, got {optimizer!r}")
+    _user_inputs(optimizer, hessian=hessian, noise=noise)
     be = get_backend(backend, device=device)
     if _route_symbolic(optimizer, hessian, noise):
         if be.name != "numpy" or device is not None:
-            raise TypeError(f"symbolic input is solved exactly by SymPy; backend={backend!r} "
+            raise InputTypeError(f"symbolic input is solved exactly by SymPy; backend={backend!r} "
                             "needs numeric hyperparameters and arrays")
         return _symbolic(optimizer, hessian, noise, full_state)
     return _numeric(optimizer, hessian, noise, full_state, be)

@@ -12,12 +12,13 @@ import scipy.optimize
 import scipy.special
 import sympy
 
+from .._sympify import no_text
 from .._validate import _scalar
-from ..errors import StabilityError
+from ..errors import RangeError, StabilityError
 from ..optim import SGD, HeavyBall, Optimizer
 from ._continuous import _continuous_modes, _from_modes, continuous_covariance
 from ._finite_time import covariance_at
-from ._inputs import _route_symbolic, _sympy_hessian, _sympy_scalar
+from ._inputs import _route_symbolic, _sympy_hessian, _sympy_scalar, _user_inputs
 from ._stationary import stationary_covariance
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
 def _half_trace(hessian, sigma):
     """``Tr[K Sigma] / 2`` for scalars, eigenvalue vectors, numpy or SymPy matrices."""
     if isinstance(sigma, sympy.MatrixBase):
-        return sympy.factor((sympy.Matrix(hessian) * sigma).trace() / 2)
+        return sympy.factor((_sympy_hessian(hessian) * sigma).trace() / 2)
     if isinstance(sigma, sympy.Basic):
         return sympy.factor(hessian * sigma / 2)
     k = np.asarray(hessian, dtype=float)
@@ -113,6 +114,7 @@ def escape_efficiency_continuous(optimizer: Optimizer, hessian, noise, time):
     >>> escape_efficiency_continuous(SGD(lr), sympy.diag(k, 2 * k), sympy.eye(2), t)
     lr*(2 - exp(-2*k*lr*t) - exp(-4*k*lr*t))/4
     """
+    _user_inputs(optimizer, hessian=hessian, noise=noise, time=time)
     if _route_symbolic(optimizer, hessian, noise, time):
         t = _sympy_scalar(time, "time")
         k = _sympy_hessian(hessian)
@@ -150,9 +152,10 @@ def bayes_kl(optimizer: Optimizer, hessian, noise, n_data):
     >>> round(bayes_kl(SGD(0.1), 1.0, 10.0, 100), 6)
     23.834131
     """
+    _user_inputs(optimizer, hessian=hessian, noise=noise, n_data=n_data)
     sigma = stationary_covariance(optimizer, hessian, noise)
     if isinstance(sigma, sympy.MatrixBase):
-        m = n_data * sympy.Matrix(hessian) * sigma
+        m = n_data * _sympy_hessian(hessian) * sigma
         return (m.trace() - sympy.log(m.det()) - m.rows) / 2
     if isinstance(sigma, sympy.Basic):
         m = n_data * hessian * sigma
@@ -192,20 +195,28 @@ def bayes_lr_equation(eigenvalues, n_data, batch, lr, *, momentum=0):
     >>> sympy.factor(bayes_lr_equation([k], N, S, lr))
     (N*k*lr - 2*S)/(S*lr*(k*lr - 2)**2)
     """
+    for name, value in (("eigenvalues", eigenvalues), ("n_data", n_data), ("batch", batch),
+                        ("lr", lr), ("momentum", momentum)):
+        no_text(value, name)
     return sum(sympy.diff(_minibatch_kl_terms(lr, k, n_data, batch, momentum), lr)
                for k in eigenvalues)
 
 
 def _solve_lr(eigenvalues, n_data, batch, momentum, continuous):
+    for name, value in (("eigenvalues", eigenvalues), ("n_data", n_data), ("batch", batch),
+                        ("momentum", momentum)):
+        no_text(value, name)
+    ks = np.asarray(eigenvalues, dtype=float)
+    if ks.size == 0 or ks.min() <= 0:
+        raise RangeError("the Hessian eigenvalues must be positive")
+    n_data = _scalar(n_data, "n_data", low=0, low_open=True, high=None)
+    batch = _scalar(batch, "batch", low=0, low_open=True, high=None)
+    if not batch < n_data:
+        raise RangeError(f"need 0 < batch < n_data, got batch={batch}, n_data={n_data}")
     lr = sympy.Symbol("lr", positive=True)
     k = sympy.Symbol("k", positive=True)
     term = sympy.diff(_minibatch_kl_terms(lr, k, n_data, batch, momentum, continuous), lr)
     f = sympy.lambdify((lr, k), term, "numpy")
-    ks = np.asarray(eigenvalues, dtype=float)
-    if ks.size == 0 or ks.min() <= 0:
-        raise ValueError("the Hessian eigenvalues must be positive")
-    if not 0 < batch < n_data:
-        raise ValueError(f"need 0 < batch < n_data, got batch={batch}, n_data={n_data}")
     upper = 2 * (1 + momentum) / ks.max() * (1 - 1e-12)
     if continuous:
         upper = 1e6 / ks.min()

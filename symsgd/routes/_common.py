@@ -124,6 +124,16 @@ class Route:
     symbolic: bool
     summary: str
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not isinstance(self.summary, str):
+            raise InputTypeError(f"a Route's name and summary are text, got {self.name!r}, "
+                                 f"{self.summary!r}")
+        if not callable(self.coefficients):
+            raise InputTypeError(f"a Route's coefficients must be callable, got "
+                                 f"{self.coefficients!r}")
+        if not isinstance(self.symbolic, bool):
+            raise InputTypeError(f"a Route's symbolic flag is a bool, got {self.symbolic!r}")
+
     def __call__(self, request: Request, *, progress: bool | None = None) -> Series:
         """The series of ``request`` by this route.
 

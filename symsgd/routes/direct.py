@@ -224,17 +224,17 @@ class _Weights:
 
     def __init__(self, schedule: BaseSchedule):
         self.schedule = schedule
-        self.N = sympy.sympify(schedule.N)
-        self.B = sympy.sympify(schedule.batch)
+        self.N = sympy.sympify(schedule.N, strict=True)
+        self.B = sympy.sympify(schedule.batch, strict=True)
         if isinstance(schedule, GDSchedule):
             self.kind = "gd"
-            self.T = sympy.sympify(schedule.steps)
+            self.T = sympy.sympify(schedule.steps, strict=True)
         elif isinstance(schedule, SGDSchedule) and (
                 schedule.epochs == 1 or schedule.reshuffle in ("fixed", "random")):
             self.kind = "fixed" if schedule.epochs == 1 or schedule.reshuffle == "fixed" \
                 else "random"
-            self.E = sympy.sympify(schedule.epochs)
-            self.K = sympy.sympify(schedule.steps_per_epoch)
+            self.E = sympy.sympify(schedule.epochs, strict=True)
+            self.K = sympy.sympify(schedule.steps_per_epoch, strict=True)
         elif isinstance(schedule, (SGDSchedule, Schedule)):
             if not schedule.is_concrete:
                 raise ScheduleError(f"{schedule} needs numeric sizes for the direct route")
@@ -355,6 +355,8 @@ def weight_function(schedule: BaseSchedule):
     >>> W(2, (((0,), 0), ((1,), 0)))  # two steps, one sample each: binomial(N/B, 2) B^2
     -B*N/2 + N**2/2
     """
+    if not isinstance(schedule, BaseSchedule):
+        raise ScheduleError(f"expected a schedule, got {type(schedule).__name__}")
     return _Weights(schedule)
 
 
@@ -409,7 +411,7 @@ def _coefficients(request: Request, progress: bool | None) -> list:
     sizes = [getattr(schedule, name, 1) for name in ("N", "batch", "epochs", "steps")]
     # symengine drops SymPy's assumptions: map its symbols back to the schedule's own
     back = {sympy.Symbol(x.name): x
-            for x in set().union(*(sympy.sympify(v).free_symbols for v in sizes))}
+            for x in set().union(*(sympy.sympify(v, strict=True).free_symbols for v in sizes))}
     scaled = {}
     coefficients = []
     for k in range(order + 1):
