@@ -29,6 +29,7 @@ __all__ = [
     "MatrixError",
     "MethodError",
     "InputTypeError",
+    "DataError",
 ]
 
 
@@ -125,3 +126,14 @@ def check_order(order) -> int:
     if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 0:
         raise OrderError(f"order must be a non-negative integer, got {order!r}")
     return int(order)
+
+
+class DataError(SymsgdError, ValueError):
+    """A data set that cannot be read: a missing folder or file, or a corrupt or refused file.
+
+    Raised by :mod:`symsgd.nets.data`, which never downloads anything: the
+    message names the folder, the files expected there and where to get them.
+
+    >>> issubclass(DataError, ValueError)
+    True
+    """

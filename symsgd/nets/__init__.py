@@ -1,0 +1,17 @@
+"""Real networks: torch models on finite populations, their statistics measured matrix-free.
+
+Needs the ``nets`` extra (torch; scikit-learn for the bundled digits data):
+``pip install 'symsgd[nets]'``.  ``import symsgd`` does not import this package.
+
+* :class:`NetLandscape`: a model, a per-sample loss and a population (the data law);
+* :func:`estimate`: every contraction atom of a series, matrix-free, with joint errors;
+* :func:`predict`: a series' coefficients and loss curve with error bars (:class:`Prediction`);
+* :mod:`symsgd.nets.models` and :mod:`symsgd.nets.data`: the papers' models and local data.
+"""
+
+from . import data, models
+from .estimate import Estimates, estimate
+from .landscape import NetLandscape
+from .predict import Prediction, predict
+
+__all__ = ["NetLandscape", "Estimates", "estimate", "Prediction", "predict", "models", "data"]
