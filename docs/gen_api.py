@@ -17,6 +17,7 @@ SECTIONS = [
     ("Diagrams", None),
     ("Numerics", ["symsgd.codegen", "symsgd.simulate"]),
     ("Optimizers and Lyapunov covariances", None),
+    ("Real networks", ["symsgd.nets", "symsgd.nets.landscape", "symsgd.nets.estimate", "symsgd.nets.predict", "symsgd.nets.models", "symsgd.nets.data"]),
     ("Command line", ["symsgd.cli"]),
 ]
 mods = public_modules()

@@ -13,6 +13,7 @@ import numbers
 
 __all__ = [
     "SymsgdError",
+    "SmoothnessWarning",
     "ScheduleError",
     "LandscapeError",
     "MomentError",
@@ -135,5 +136,19 @@ class DataError(SymsgdError, ValueError):
     message names the folder, the files expected there and where to get them.
 
     >>> issubclass(DataError, ValueError)
+    True
+    """
+
+
+class SmoothnessWarning(UserWarning):
+    """A loss that is only piecewise smooth in the parameters (ReLU, max pooling, ...).
+
+    On a finite population the loss is smooth near ``theta_0`` unless a sample sits
+    exactly on a kink, so the derivatives that :mod:`symsgd.nets` measures are right
+    there; but a series in ``eta`` only describes training while no sample crosses a
+    kink, a radius that nothing in the statistics reveals.  Emitted (not raised) by
+    :class:`symsgd.nets.NetLandscape`.
+
+    >>> issubclass(SmoothnessWarning, UserWarning)
     True
     """

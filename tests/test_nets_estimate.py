@@ -353,3 +353,42 @@ def test_landscape_bad_input():
         NetLandscape(model, lambda out, t: ((out - t) ** 2).sum(), x, y)
     with pytest.raises(NonFiniteError, match="not finite"):
         NetLandscape(model, lambda out, t: torch.log(out - out).sum(-1), x, y)
+
+
+def test_piecewise_smooth_models_warn():
+    from symsgd.errors import SmoothnessWarning
+    from symsgd.nets.models import MLP
+    x, y = torch.zeros(4, 2, dtype=DT), torch.zeros(4, 1, dtype=DT)
+    loss = lambda out, t: ((out - t) ** 2).sum(-1)  # noqa: E731
+    relu = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    with pytest.warns(SmoothnessWarning, match="ReLU"):
+        NetLandscape(relu.to(DT), loss, x, y)
+    with pytest.warns(SmoothnessWarning, match="activation 'relu'"):
+        NetLandscape(MLP([2, 3, 1], activation="relu"), loss, x, y)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        NetLandscape(MLP([2, 3, 1]), loss, x, y)
+
+
+@pytest.mark.gpu
+def test_the_same_estimates_on_cuda(mlp):
+    """The same draws on a CUDA device give the CPU's estimates (float64 rounding apart)."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    net, _ = mlp
+    gpu = NetLandscape(net.model, net.loss_fn, net.inputs, net.targets, device="cuda")
+    atoms = _atoms("test", 3)
+    for exact in (True, False):
+        a = estimate(atoms, net, exact=exact, budget=64)
+        b = estimate(atoms, gpu, exact=exact, budget=64)
+        np.testing.assert_allclose(b.mean, a.mean, rtol=1e-9, atol=1e-12)
+
+
+def test_device_keyword_on_cpu(mlp):
+    """device='cpu' is the CPU path of the same code (what CI can run)."""
+    net, _ = mlp
+    cpu = NetLandscape(net.model, net.loss_fn, net.inputs, net.targets, device="cpu")
+    atoms = _atoms("test", 2)
+    np.testing.assert_array_equal(estimate(atoms, cpu, budget=16).mean,
+                                  estimate(atoms, net, budget=16).mean)

@@ -136,6 +136,16 @@ def rng():
 X = sympy.Symbol("x")
 
 
+def xy():
+    import torch
+    return torch.zeros(3, 2, dtype=torch.float64), None
+
+
+@lru_cache(maxsize=None)
+def net():
+    return symsgd.nets.NetLandscape.from_landscape(landscape(), [[-1], [1]])
+
+
 # --------------------------------------------------------------- the table
 #: ``{entry point: (call with the payload string p, None)}``.
 CALLS = {
@@ -333,6 +343,24 @@ CALLS = {
         lambda p: symsgd.phase_space.DiscretePhaseSpace(p, 0, 0, 1), None),
     "symsgd.phase_space.diffusion_exponent": (
         lambda p: symsgd.phase_space.diffusion_exponent([p], [1]), None),
+    # real networks (torch models on a finite population)
+    "symsgd.nets.NetLandscape": (lambda p: symsgd.nets.NetLandscape(p, lambda o: o, *xy()),
+                                 None),
+    "symsgd.nets.Estimates": (lambda p: symsgd.nets.Estimates(p, [[0.0]], [[[0.0]]], True,
+                                                              None, 0, 0), None),
+    "symsgd.nets.Prediction": (lambda p: symsgd.nets.Prediction(series(), p, [0.0], [[[0.0]]]),
+                               None),
+    "symsgd.nets.estimate": (lambda p: symsgd.nets.estimate(p, net()), None),
+    "symsgd.nets.predict": (lambda p: symsgd.nets.predict(series(), net(), budget=p), None),
+    "symsgd.nets.data.digits": (lambda p: symsgd.nets.data.digits(classes=p), None),
+    "symsgd.nets.data.fashion_mnist": (lambda p: symsgd.nets.data.fashion_mnist(p), None),
+    "symsgd.nets.data.cifar10": (lambda p: symsgd.nets.data.cifar10(p), None),
+    "symsgd.nets.models.ConvNet": (lambda p: symsgd.nets.models.ConvNet(p, 10), None),
+    "symsgd.nets.models.MLP": (lambda p: symsgd.nets.models.MLP(p), None),
+    "symsgd.nets.models.LogisticRegression": (
+        lambda p: symsgd.nets.models.LogisticRegression(p, 10), None),
+    "symsgd.nets.models.StandardNormalModule": (
+        lambda p: symsgd.nets.models.StandardNormalModule(dtype=p), None),
 }
 
 #: Entry points without user values: they must take no arguments (besides ``self``).

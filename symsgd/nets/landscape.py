@@ -24,6 +24,7 @@ parameters unflattened in the order of ``named_parameters()``.
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable
 
@@ -33,7 +34,8 @@ from torch.func import functional_call
 
 from .._sympify import refuse_text
 from ..distributions import Dataset
-from ..errors import InputTypeError, LandscapeError, NonFiniteError, ShapeError
+from ..errors import (InputTypeError, LandscapeError, NonFiniteError, ShapeError,
+                      SmoothnessWarning)
 from ..landscape import Landscape
 
 __all__ = ["NetLandscape"]
@@ -54,6 +56,21 @@ def _tensor(value, what: str, dtype, device) -> torch.Tensor:
     if dtype is not None:
         value = value.to(dtype=dtype)
     return value.to(device=device)
+
+
+#: Module types whose output is only piecewise smooth in their input.
+_PIECEWISE = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.PReLU, torch.nn.RReLU,
+              torch.nn.Hardtanh, torch.nn.Hardsigmoid, torch.nn.Hardswish, torch.nn.Hardshrink,
+              torch.nn.Softshrink, torch.nn.MaxPool1d, torch.nn.MaxPool2d, torch.nn.MaxPool3d,
+              torch.nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool2d, torch.nn.AdaptiveMaxPool3d)
+
+
+def _kinks(model) -> str:
+    """The piecewise-smooth parts of a module, named ('' when there is none)."""
+    names = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _PIECEWISE)})
+    names += sorted({f"activation {m.activation!r}" for m in model.modules()
+                     if getattr(m, "activation", None) == "relu"})
+    return ", ".join(names)
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +103,10 @@ class NetLandscape:
             population, or ``params`` of the wrong length.
         NonFiniteError: non-finite data or parameters, or a non-finite loss at ``theta_0``.
         LandscapeError: a loss that does not give one value per sample.
+
+    Warns:
+        SmoothnessWarning: a module with ReLU-like activations or max pooling (the
+            loss is only piecewise smooth; see :class:`~symsgd.errors.SmoothnessWarning`).
 
     >>> import torch
     >>> model = torch.nn.Linear(2, 1, dtype=torch.float64)
@@ -121,6 +142,11 @@ class NetLandscape:
                 self.chunk < 1:
             raise InputTypeError(f"chunk must be a positive integer, got {self.chunk!r}")
         module = isinstance(self.model, torch.nn.Module)
+        if module and _kinks(self.model):
+            warnings.warn(f"{_kinks(self.model)} make the loss only piecewise smooth: the "
+                          "measured derivatives hold at theta_0, but a series in eta describes "
+                          "training only until a sample crosses a kink (see "
+                          "symsgd.errors.SmoothnessWarning)", SmoothnessWarning, stacklevel=3)
         params = self.params
         if params is None:
             if not module:

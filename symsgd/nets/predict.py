@@ -29,7 +29,7 @@ import numpy as np
 import sympy
 
 from .._sympify import no_text
-from ..errors import InputTypeError, NonFiniteError, SymbolError
+from ..errors import InputTypeError, NonFiniteError, ShapeError, SymbolError
 from ..series import Series
 from .estimate import Estimates, estimate
 from .landscape import NetLandscape
@@ -56,9 +56,30 @@ class Prediction:
     coefficients: np.ndarray
     covariance: np.ndarray
 
+    def __post_init__(self):
+        if not isinstance(self.series, Series):
+            raise InputTypeError(f"series must be a Series, got {type(self.series).__name__}")
+        if not isinstance(self.estimates, Estimates):
+            raise InputTypeError(f"estimates must be Estimates, got "
+                                 f"{type(self.estimates).__name__}")
+        arrays = []
+        for name in ("coefficients", "covariance"):
+            value = np.array(no_text(getattr(self, name), name), dtype=np.float64)
+            if not np.all(np.isfinite(value)):
+                raise NonFiniteError(f"{name} contain NaN or infinity")
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+            arrays.append(value)
+        c, cov = arrays
+        K, D = self.series.order + 1, self.estimates.mean.shape[1]
+        want = (K,) if self.estimates.rank == 0 else (K, D)
+        if c.shape != want or cov.shape != (D, K, K):
+            raise ShapeError(f"coefficients must have shape {want} and covariance {(D, K, K)}, "
+                             f"got {c.shape} and {cov.shape}")
+
     @property
     def order(self) -> int:
-        """The highest power of the learning rate."""
+        """The highest power of ``eta`` (the learning rate) in the series."""
         return self.series.order
 
     def standard_errors(self) -> np.ndarray:
@@ -188,8 +209,5 @@ def predict(series, net: NetLandscape, *, exact: bool = False, budget: int = 102
             coefficients[k, d] = f(a)
             jac[d, k] = [g(a) for g in grads]
     covariance = np.einsum("dka,dab,dlb->dkl", jac, est.covariance, jac)
-    if est.rank == 0:
-        coefficients = coefficients[:, 0]
-    for arr in (coefficients, covariance):
-        arr.setflags(write=False)
-    return Prediction(series, est, coefficients, covariance)
+    return Prediction(series, est, coefficients[:, 0] if est.rank == 0 else coefficients,
+                      covariance)
