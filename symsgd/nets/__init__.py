@@ -6,6 +6,8 @@ Needs the ``nets`` extra (torch; scikit-learn for the bundled digits data):
 * :class:`NetLandscape`: a model, a per-sample loss and a population (the data law);
 * :func:`estimate`: every contraction atom of a series, matrix-free, with joint errors;
 * :func:`predict`: a series' coefficients and loss curve with error bars (:class:`Prediction`);
+* :func:`top_subspace`: the top Hessian eigenpairs (Lanczos on Hessian-vector products)
+  and the gradient noise in their span, for :mod:`symsgd.lyapunov` and :mod:`symsgd.phase_space`;
 * :mod:`symsgd.nets.models` and :mod:`symsgd.nets.data`: the papers' models and local data.
 """
 
@@ -13,5 +15,7 @@ from . import data, models
 from .estimate import Estimates, estimate
 from .landscape import NetLandscape
 from .predict import Prediction, predict
+from .spectrum import Subspace, hessian_operator, top_subspace
 
-__all__ = ["NetLandscape", "Estimates", "estimate", "Prediction", "predict", "models", "data"]
+__all__ = ["NetLandscape", "Estimates", "estimate", "Prediction", "predict", "Subspace",
+           "hessian_operator", "top_subspace", "models", "data"]
