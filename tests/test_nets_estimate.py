@@ -227,10 +227,12 @@ def test_traces_are_cut_into_probes(mlp):
         assert abs(sampled.value(a) - float(dense_value(a, T))) < 4 * sampled.standard_error(a)
 
 
-def test_sampled_mode_within_standard_errors(mlp):
+@pytest.mark.parametrize("means", ["sampled", "exact"])
+def test_sampled_mode_within_standard_errors(mlp, means):
+    """Both treatments of population means along drawn directions are unbiased."""
     net, T = mlp
     atoms = _atoms("test", 3)
-    est = estimate(atoms, net, budget=3000, seed=5)
+    est = estimate(atoms, net, budget=3000, seed=5, means=means)
     for a in atoms:
         want, se = float(dense_value(a, T)), est.standard_error(a)
         # exactly computable atoms (no shared points) come out exact: zero error
@@ -316,6 +318,9 @@ def test_bad_input_is_refused_with_typed_errors(mlp):
         estimate(G2, net, budget=1)
     with pytest.raises(InputTypeError, match="budget"):
         estimate(G2, net, budget=10.0)
+    from symsgd.errors import MethodError
+    with pytest.raises(MethodError, match="means"):
+        estimate(G2, net, means="all")
     with pytest.raises(ShapeError, match="metric must have shape"):
         estimate(G2, net, metric=torch.ones(3, dtype=DT))
     with pytest.raises(ShapeError, match="symmetric"):

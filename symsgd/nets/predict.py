@@ -168,14 +168,15 @@ def _jacobian(coefficients: tuple, atoms: tuple):
 
 
 def predict(series, net: NetLandscape, *, exact: bool = False, budget: int = 1024,
-            seed: int = 0, metric=None, progress: bool | None = None, **sizes) -> Prediction:
+            seed: int = 0, means: str = "sampled", metric=None, progress: bool | None = None,
+            **sizes) -> Prediction:
     """A series' coefficients measured on a torch model, with standard errors.
 
     Args:
         series: a :class:`~symsgd.Series` in contraction atoms (a general
             expansion, e.g. ``expected_loss(sgd(N, batch=B), 3, method='direct')``).
         net: the :class:`~symsgd.nets.NetLandscape` (the population is the data law).
-        exact, budget, seed, metric, progress: see :func:`~symsgd.nets.estimate`.
+        exact, budget, seed, means, metric, progress: see :func:`~symsgd.nets.estimate`.
         sizes: values of the series' size symbols by name (``N=100, B=10``),
             checked against the schedule's rules as :meth:`Series.subs` does.
 
@@ -196,8 +197,8 @@ def predict(series, net: NetLandscape, *, exact: bool = False, budget: int = 102
         raise InputTypeError(f"predict takes a symsgd Series, got {type(series).__name__}")
     if sizes:
         series = series.subs(**sizes)
-    est = estimate(series, net, exact=exact, budget=budget, seed=seed, metric=metric,
-                   progress=progress)
+    est = estimate(series, net, exact=exact, budget=budget, seed=seed, means=means,
+                   metric=metric, progress=progress)
     fns = _jacobian(tuple(series.coefficients), est.atoms)
     D = est.mean.shape[1]
     K = len(fns)
