@@ -339,21 +339,32 @@ def estimate(atoms, net: NetLandscape, *, exact: bool = False, budget: int = 102
     gen = torch.Generator().manual_seed(seed)
     m = max(plan(a).points + len(plan(a).degrees) for a in atoms)
     c = max(plan(a).n_probes for a in atoms)
-    points = torch.randint(n, (budget, m), generator=gen).to(net.device)
-    probes = (torch.randint(2, (budget, c, P), generator=gen).to(net.dtype) * 2 - 1) \
-        .to(net.device)
-    values = torch.empty((budget, len(atoms), D), dtype=net.dtype, device=net.device)
-    for i, a in enumerate(tqdm(atoms, desc="atoms", disable=quiet, leave=False)):
-        total = 0
-        for t in plan(a).terms:
-            total = total + t.coefficient * ev.term(a, t, points, probes, budget)
-        values[:, i] = torch.as_tensor(total).reshape(budget, D)
-    if not bool(torch.isfinite(values).all()):
-        raise NonFiniteError("non-finite derivatives at theta_0")
-    v = values.detach().cpu().numpy()
-    mean = v.mean(axis=0)
-    centred = v - mean
-    cov = np.einsum("kad,kbd->dab", centred, centred) / (budget - 1) / budget
+    points = torch.randint(n, (budget, m), generator=gen)
+    A, size = len(atoms), net.chunk
+    first = s1 = s2 = None
+    bar = tqdm(total=budget * A, desc="draws x atoms", disable=quiet, leave=False)
+    for start in range(0, budget, size):      # draws in chunks: memory flat in the budget
+        k = min(size, budget - start)
+        pts = points[start:start + k].to(net.device)
+        prb = (torch.randint(2, (k, c, P), generator=gen).to(net.dtype) * 2 - 1).to(net.device)
+        values = np.empty((k, A, D))
+        for i, a in enumerate(atoms):
+            total = sum(t.coefficient * ev.term(a, t, pts, prb, k) for t in plan(a).terms)
+            values[:, i] = torch.as_tensor(total).detach().cpu().numpy().reshape(k, D)
+            bar.update(k)
+        if not np.all(np.isfinite(values)):
+            raise NonFiniteError(f"non-finite derivatives at theta_0 (draws {start} to "
+                                 f"{start + k - 1})")
+        # shifted by the first draw: draws that agree exactly (atoms without sampled points)
+        # give exactly zero variance, and the sums do not cancel catastrophically
+        if first is None:
+            first, s1, s2 = values[0].copy(), np.zeros((A, D)), np.zeros((D, A, A))
+        shifted = values - first
+        s1 += shifted.sum(axis=0)
+        s2 += np.einsum("kad,kbd->dab", shifted, shifted)
+    bar.close()
+    mean = first + s1 / budget
+    cov = (s2 - np.einsum("ad,bd->dab", s1, s1) / budget) / (budget - 1) / budget
     return Estimates(atoms, mean, cov, False, budget, seed, atoms[0].rank)
 
 

@@ -92,8 +92,9 @@ class NetLandscape:
         dtype: the floating type of parameters and floating data
             (``torch.float64`` by default; integer targets stay integers).
         device: where everything lives (default: where ``params`` is, else the CPU).
-        chunk: the most per-sample evaluations done in one vectorized call
-            (bounds the memory of population averages).
+        chunk: the most per-sample evaluations done in one vectorized call; it
+            bounds the memory of every estimate (default: ``2**20 // P``, at least
+            16, so that a call holds about ``2**20`` floats per stored vector).
         name: a label for printing.
 
     Raises:
@@ -124,7 +125,7 @@ class NetLandscape:
     params: Any = None
     dtype: Any = torch.float64
     device: Any = None
-    chunk: int = 1 << 15
+    chunk: int | None = None
     name: str = field(default="net", compare=False)
 
     def __post_init__(self):
@@ -138,8 +139,9 @@ class NetLandscape:
                                  f"losses, got {self.loss_fn!r}")
         if not isinstance(self.name, str):
             raise InputTypeError(f"name must be a string, got {self.name!r}")
-        if isinstance(self.chunk, bool) or not isinstance(self.chunk, numbers.Integral) or \
-                self.chunk < 1:
+        if self.chunk is not None and (isinstance(self.chunk, bool) or
+                                       not isinstance(self.chunk, numbers.Integral) or
+                                       self.chunk < 1):
             raise InputTypeError(f"chunk must be a positive integer, got {self.chunk!r}")
         module = isinstance(self.model, torch.nn.Module)
         if module and _kinks(self.model):
@@ -185,7 +187,8 @@ class NetLandscape:
             buffers = {}
         for name, value in (("params", params), ("inputs", inputs), ("targets", targets),
                             ("device", device), ("dtype", dtype), ("_shapes", shapes),
-                            ("_buffers", buffers)):
+                            ("_buffers", buffers),
+                            ("chunk", self.chunk or max(16, (1 << 20) // params.numel()))):
             set_(self, name, value)
         value = self.losses(params, inputs[:1], None if targets is None else targets[:1])
         if value.shape != (1,):
