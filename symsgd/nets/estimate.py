@@ -178,6 +178,7 @@ class _Evaluator:
         self.metric = metric
         self.theta = net.params
         self.means = means
+        self._fixed = {}    # values that do not depend on the draws, reused across chunks
 
     def _node(self, v, p, term, points, messages, batched):
         """The tensor of node ``v`` contracted with ``messages`` (a vector if it has a parent)."""
@@ -206,6 +207,15 @@ class _Evaluator:
                         net.chunk), True
 
     def _subtree(self, v, p, term, points, probes):
+        key = (p, term, v)
+        if key in self._fixed:              # a subtree without drawn points or probes
+            return self._fixed[key], False
+        out, batched = self._contract(v, p, term, points, probes)
+        if not batched:
+            self._fixed[key] = out
+        return out, batched
+
+    def _contract(self, v, p, term, points, probes):
         messages, batched = [], []
         for w, _ in p.children[v]:
             m, b = self._subtree(w, p, term, points, probes)
