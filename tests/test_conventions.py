@@ -28,13 +28,13 @@ A console-script entry point keeps argparse's convention ``main(argv=None)``
 
 import importlib
 import inspect
-import pkgutil
 import re
 
 import pytest
 import sympy
 
 import symsgd
+from _public import public_modules
 
 FORBIDDEN = {
     "quantity": "the word is `measure`",
@@ -48,14 +48,6 @@ FORBIDDEN = {
 
 #: Callables exempt from the keyword-only rule, with the reason.
 ENTRY_POINTS = {"symsgd.cli.main": "argparse's main(argv=None): the command line itself"}
-
-
-def public_modules() -> list:
-    names = ["symsgd"]
-    for info in pkgutil.walk_packages(symsgd.__path__, "symsgd."):
-        if not any(part.startswith("_") for part in info.name.split(".")):
-            names.append(info.name)
-    return sorted(names)
 
 
 def _own(cls) -> list:

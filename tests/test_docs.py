@@ -3,27 +3,17 @@
 import importlib
 import inspect
 import pathlib
-import pkgutil
 import subprocess
 import sys
 
 import pytest
 
-import symsgd
+from _public import public_modules
 
 sphinx = pytest.importorskip("sphinx", reason="the docs extra (pip install -e '.[docs]')")
 from sphinx.util.inventory import InventoryFile  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def public_modules():
-    """``symsgd`` and every submodule whose dotted name has no part starting with ``_``."""
-    names = ["symsgd"]
-    for info in pkgutil.walk_packages(symsgd.__path__, "symsgd."):
-        if not any(part.startswith("_") for part in info.name.split(".")):
-            names.append(info.name)
-    return names
 
 
 def public_objects():

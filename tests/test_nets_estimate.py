@@ -32,7 +32,7 @@ from symsgd.errors import (InputTypeError, NonFiniteError, RangeError,  # noqa: 
 from symsgd.nets import NetLandscape, estimate  # noqa: E402
 from symsgd.tensors import Contraction  # noqa: E402
 
-from torch.func import functional_call, grad, hessian, jacfwd, vmap  # noqa: E402
+from torch.func import grad, hessian, jacfwd, vmap  # noqa: E402
 
 N, B = sympy.symbols("N B", integer=True, positive=True)
 DT = torch.float64
@@ -323,7 +323,8 @@ def test_bad_input_is_refused_with_typed_errors(mlp):
         estimate(G2, net, means="all")
     with pytest.raises(ShapeError, match="metric must have shape"):
         estimate(G2, net, metric=torch.ones(3, dtype=DT))
-    with pytest.raises(ShapeError, match="symmetric"):
+    from symsgd.errors import MatrixError
+    with pytest.raises(MatrixError, match="symmetric"):
         estimate(G2, net, metric=torch.triu(torch.ones(net.dim, net.dim, dtype=DT)))
     with pytest.raises(ShapeError, match="matrix-free"):
         estimate(Contraction.from_graph([2], [[0]], [], free=[0, 0]), net)
@@ -397,3 +398,89 @@ def test_device_keyword_on_cpu(mlp):
     atoms = _atoms("test", 2)
     np.testing.assert_array_equal(estimate(atoms, cpu, budget=16).mean,
                                   estimate(atoms, net, budget=16).mean)
+
+
+def test_third_derivative_against_finite_differences(mlp):
+    """J[u, v, w] from nested jvp and one grad against central differences of H v (O(h^2))."""
+    from symsgd.nets.estimate import _directional
+    net, _ = mlp
+    g = torch.Generator().manual_seed(7)
+    u, v, w = (torch.randn(net.dim, generator=g, dtype=DT) for _ in range(3))
+
+    def f(th):
+        return net.loss(theta=th)
+
+    J = float(_directional(f, net.params, (u, v, w), False))
+    h = 1e-4
+    hv = [(_directional(f, net.params + s * h * w, (u,), True) @ v) for s in (1, -1)]
+    fd = float((hv[0] - hv[1]) / (2 * h))
+    # truncation ~ h^2 |K| and rounding ~ eps |Hv| / h: both far below 1e-5 relative here
+    assert J == pytest.approx(fd, rel=1e-5)
+
+
+def test_per_sample_values_average_to_population_values(mlp):
+    net, T = mlp
+    from symsgd.nets.estimate import _directional
+    u = torch.ones(net.dim, dtype=DT)
+    per_sample = torch.stack([_directional(lambda th, i=i: net.sample_loss(th, *net.point(i)),
+                                           net.params, (u,), True) for i in range(net.size)])
+    population = _directional(lambda th: net.loss(theta=th), net.params, (u,), True)
+    torch.testing.assert_close(per_sample.mean(0), population, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(T[2].mean(0) @ u, population, rtol=1e-10, atol=1e-12)
+
+
+def test_a_population_of_one_point_has_no_noise():
+    """Cumulant blocks of two or more nodes vanish exactly on a single point (no error)."""
+    net = mlp_net(n=1)
+    C = Contraction.from_graph([1, 1], [[0, 1]], [(0, 1)])
+    CH = Contraction.from_graph([1, 1, 2], [[0, 1], [2]], [(0, 2), (1, 2)])
+    for exact in (True, False):
+        est = estimate([C, CH], net, exact=exact, budget=8)
+        assert abs(est.value(C)) < 1e-12 and abs(est.value(CH)) < 1e-12
+
+
+def _spd(P, seed):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(P, P, generator=g, dtype=DT)
+    return A @ A.T / P + torch.eye(P, dtype=DT)
+
+
+def test_probes_with_an_inverse_metric(mlp):
+    """Cut edges carry (z, M z): traces, a cycle, a block with a cycle and a vector trace, with
+    a dense metric, exactly and sampled."""
+    net, T = mlp
+    M = _spd(net.dim, 11)
+    scalars = [Contraction.from_graph([2], [[0]], [(0, 0)]),
+               Contraction.from_graph([2, 2], [[0], [1]], [(0, 1), (0, 1)]),
+               Contraction.from_graph([2, 2], [[0, 1]], [(0, 1), (0, 1)])]
+    vectors = [Contraction.from_graph([3], [[0]], [(0, 0)], free=[0]),
+               Contraction.from_graph([2, 3], [[0], [1]], [(0, 1), (1, 1)], free=[0])]
+    for group in (scalars, vectors):
+        exact = estimate(group, net, exact=True, metric=M)
+        sampled = estimate(group, net, budget=3000, seed=4, metric=M)
+        for a in group:
+            want = dense_value(a, T, M)
+            scale = max(1.0, float(np.max(np.abs(want))))
+            assert np.max(np.abs(exact.value(a) - want)) <= 1e-10 * scale, str(a)
+            assert np.all(np.abs(sampled.value(a) - want) <= 4 * sampled.standard_error(a)
+                          + 1e-10 * scale), str(a)
+
+
+def test_sampled_vector_atoms_within_standard_errors(mlp):
+    """The weights' atoms sampled: per-coordinate errors, and a sampled vector prediction."""
+    net, T = mlp
+    atoms = _atoms("weights", 3)
+    est = estimate(atoms, net, budget=2000, seed=8)
+    assert est.covariance.shape == (net.dim, len(atoms), len(atoms))
+    for a in atoms:
+        want = dense_value(a, T)
+        scale = max(1.0, float(np.max(np.abs(want))))
+        assert np.all(np.abs(est.value(a) - want) <= 4.5 * est.standard_error(a)
+                      + 1e-10 * scale), str(a)
+    series = symsgd.expected_displacement(symsgd.sgd(N, batch=B), 3, method="direct")
+    from symsgd.nets import predict
+    p = predict(series, net, budget=500, seed=2, N=4, B=2)
+    q = predict(series, net, exact=True, N=4, B=2)
+    assert p.coefficients.shape == q.coefficients.shape == (4, net.dim)
+    se = p.standard_errors()
+    assert np.all(np.abs(p.coefficients - q.coefficients) <= 4.5 * se + 1e-10)

@@ -72,5 +72,7 @@ def test_bad_input():
         top_subspace(net, 2.0)
     with pytest.raises(InputTypeError, match="NetLandscape"):
         hessian_operator("net")
-    with pytest.raises(InputTypeError, match="tol"):
+    with pytest.raises(RangeError, match="tol"):
         top_subspace(net, 1, tol=-1.0)
+    with pytest.raises(RangeError, match="seed"):
+        top_subspace(net, 1, seed=-1)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import pkgutil
 import re
 from functools import lru_cache
 
@@ -30,18 +29,13 @@ import pytest
 import sympy
 
 import symsgd
+from _public import public_modules
 from symsgd._sympify import entries, exact, expression, no_text
 from symsgd.errors import (InputTypeError, LandscapeError, MissingStatisticError, MomentError,
                            NonFiniteError, RangeError, ScheduleError, ShapeError, SymsgdError)
 
 OPERATORS = ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
              "__truediv__", "__rtruediv__", "__pow__", "__call__", "__getitem__")
-
-
-def _modules() -> list[str]:
-    names = sorted(m.name for m in pkgutil.walk_packages(symsgd.__path__, "symsgd.")
-                   if not any(part.startswith("_") for part in m.name.split(".")))
-    return ["symsgd"] + names
 
 
 def entry_points() -> dict:
@@ -51,7 +45,7 @@ def entry_points() -> dict:
     ``symsgd.<name>`` before ``symsgd.<module>.<name>``, modules in sorted order.
     """
     out, seen, classes = {}, set(), []
-    for module_name in _modules():
+    for module_name in public_modules():
         module = importlib.import_module(module_name)
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name)

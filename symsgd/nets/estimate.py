@@ -21,7 +21,8 @@ the sample covariance over draws divided by ``budget``.  In the exact mode the
 expectations are sums over every index tuple of the population (coincident
 indices included, since the points are independent draws with replacement) and
 over a basis for every probe: exact up to rounding, at a cost of ``n^m P^c``
-evaluations for a term with ``m`` shared points and ``c`` cut edges.
+draws for a term with ``m`` shared points and ``c`` cut edges (each ``n`` evaluations
+where a population mean is taken along drawn directions).
 
 >>> import torch, sympy, symsgd
 >>> from symsgd.landscapes import mean_estimation
@@ -44,10 +45,13 @@ from torch.func import grad, jvp, vmap
 from tqdm.auto import tqdm
 
 from .._progress import _quiet
-from ..errors import InputTypeError, MethodError, NonFiniteError, RangeError, ShapeError
+from .._sympify import no_text
+from ..errors import (InputTypeError, MatrixError, MethodError, NonFiniteError, RangeError,
+                      ShapeError)
 from ..tensors import Contraction
 from ._plan import plan
 from .landscape import NetLandscape
+from .models import _seed
 
 __all__ = ["Estimates", "estimate", "MAX_EXACT"]
 
@@ -89,12 +93,17 @@ class Estimates:
     def __post_init__(self):
         if not all(isinstance(a, Contraction) for a in self.atoms):
             raise InputTypeError("atoms must be Contractions")
-        mean = np.asarray(self.mean, dtype=np.float64)
-        cov = np.asarray(self.covariance, dtype=np.float64)
+        if self.rank not in (0, 1):
+            raise ShapeError(f"rank must be 0 (scalar atoms) or 1 (vector atoms), got "
+                             f"{self.rank!r}")
+        mean = np.asarray(no_text(self.mean, "mean"), dtype=np.float64)
+        cov = np.asarray(no_text(self.covariance, "covariance"), dtype=np.float64)
         A = len(self.atoms)
         if mean.ndim != 2 or mean.shape[0] != A or cov.shape != (mean.shape[1], A, A):
             raise ShapeError(f"mean must have shape (A, D) and covariance (D, A, A) with "
                              f"A = {A}; got {mean.shape} and {cov.shape}")
+        if self.rank == 0 and mean.shape[1] != 1:
+            raise ShapeError(f"scalar atoms have one column (D = 1), got {mean.shape[1]}")
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
             raise NonFiniteError("estimates contain NaN or infinity")
         mean.setflags(write=False)
@@ -165,7 +174,7 @@ def _metric(metric, net: NetLandscape):
         raise NonFiniteError("metric contains NaN or infinity")
     if m.ndim == 2 and not torch.allclose(m, m.T, rtol=0,
                                           atol=64 * torch.finfo(m.dtype).eps * float(m.abs().max())):
-        raise ShapeError("the inverse metric must be symmetric")
+        raise MatrixError("the inverse metric must be symmetric")
     return m
 
 
@@ -308,12 +317,15 @@ def estimate(atoms, net: NetLandscape, *, exact: bool = False, budget: int = 102
             (``G``, ``H G``, ``J[G, G, .]``) are always exact.
         metric: an inverse metric on every edge and free slot: ``None`` (the
             identity, a scalar ``eta`` factored out), a diagonal ``(P,)``, a
-            symmetric ``(P, P)`` tensor, or a callable ``v -> M v`` on ``(..., P)``.
+            symmetric ``(P, P)`` tensor, or a callable ``v -> M v`` on ``(..., P)``
+            (which must be symmetric too: it is not checked, and an asymmetric one gives
+            values that depend on the direction of the spanning forest).
         progress: show a progress bar (``None``: automatic).
 
     Raises:
         InputTypeError: wrong argument types.
         ShapeError: atoms of rank 2 or more, mixed ranks, or a metric of the wrong shape.
+        MatrixError: a dense metric that is not symmetric.
         RangeError: a budget below 2, or an exact enumeration above :data:`MAX_EXACT`.
         MethodError: ``means`` other than ``'sampled'`` and ``'exact'``.
         NonFiniteError: non-finite derivatives.
@@ -331,7 +343,8 @@ def estimate(atoms, net: NetLandscape, *, exact: bool = False, budget: int = 102
     atoms = _atoms(atoms)
     if not isinstance(exact, bool):
         raise InputTypeError(f"exact must be True or False, got {exact!r}")
-    seed = _count(seed, "seed", 0)
+    budget = _count(budget, "budget", 2)
+    seed = _seed(seed)
     if means not in ("sampled", "exact"):
         raise MethodError(f"means must be 'sampled' or 'exact', got {means!r}")
     metric = _metric(metric, net)
@@ -340,62 +353,87 @@ def estimate(atoms, net: NetLandscape, *, exact: bool = False, budget: int = 102
     P, n = net.dim, net.size
     D = P if atoms[0].rank == 1 else 1
     if exact:
+        for a in atoms:                           # refuse before computing anything
+            cost = _exact_cost(a, n, P)
+            if cost > MAX_EXACT:
+                raise RangeError(f"exact mode needs {cost} per-sample evaluations for {a} "
+                                 f"(n = {n}, P = {P}); use the sampled mode (exact=False)")
         mean = np.zeros((len(atoms), D))
         for i, a in enumerate(tqdm(atoms, desc="atoms", disable=quiet, leave=False)):
             mean[i] = _exact_atom(ev, a, n, P).reshape(-1)
         return Estimates(atoms, mean, np.zeros((D, len(atoms), len(atoms))), True, None, seed,
                          atoms[0].rank)
-    budget = _count(budget, "budget", 2)
     gen = torch.Generator().manual_seed(seed)
     m = max(plan(a).points + len(plan(a).degrees) for a in atoms)
     c = max(plan(a).n_probes for a in atoms)
     points = torch.randint(n, (budget, m), generator=gen)
-    A, size = len(atoms), net.chunk
-    first = s1 = s2 = None
-    bar = tqdm(total=budget * A, desc="draws x atoms", disable=quiet, leave=False)
-    for start in range(0, budget, size):      # draws in chunks: memory flat in the budget
-        k = min(size, budget - start)
-        pts = points[start:start + k].to(net.device)
-        prb = (torch.randint(2, (k, c, P), generator=gen).to(net.dtype) * 2 - 1).to(net.device)
-        values = np.empty((k, A, D))
-        for i, a in enumerate(atoms):
-            total = sum(t.coefficient * ev.term(a, t, pts, prb, k) for t in plan(a).terms)
-            values[:, i] = torch.as_tensor(total).detach().cpu().numpy().reshape(k, D)
-            bar.update(k)
-        if not np.all(np.isfinite(values)):
-            raise NonFiniteError(f"non-finite derivatives at theta_0 (draws {start} to "
-                                 f"{start + k - 1})")
-        # shifted by the first draw: draws that agree exactly (atoms without sampled points)
-        # give exactly zero variance, and the sums do not cancel catastrophically
-        if first is None:
-            first, s1, s2 = values[0].copy(), np.zeros((A, D)), np.zeros((D, A, A))
-        shifted = values - first
-        s1 += shifted.sum(axis=0)
-        s2 += np.einsum("kad,kbd->dab", shifted, shifted)
-    bar.close()
+    sums = (None, None, None)
+    with tqdm(total=budget * len(atoms), desc="draws x atoms", disable=quiet,
+              leave=False) as bar:
+        for start in range(0, budget, net.chunk):   # in chunks: memory flat in the budget
+            sums = _draws(ev, atoms, points[start:start + net.chunk], gen, c, D, bar, start,
+                          sums)
+    first, s1, s2 = sums
     mean = first + s1 / budget
     cov = (s2 - np.einsum("ad,bd->dab", s1, s1) / budget) / (budget - 1) / budget
     return Estimates(atoms, mean, cov, False, budget, seed, atoms[0].rank)
 
 
-def _exact_atom(ev: _Evaluator, a: Contraction, n: int, P: int) -> np.ndarray:
+def _draws(ev, atoms, pts, gen, c, D, bar, start, sums):
+    """``sums = (first, s1, s2)`` updated with the draws of the index rows ``pts``.
+
+    The sums are shifted by the first draw: draws that agree exactly (atoms without
+    sampled points) give exactly zero variance, and the sums do not cancel catastrophically.
+    """
+    net, (first, s1, s2) = ev.net, sums
+    k, A = len(pts), len(atoms)
+    pts = pts.to(net.device)
+    probes = (torch.randint(2, (k, c, net.dim), generator=gen).to(net.dtype) * 2 - 1) \
+        .to(net.device)
+    values = np.empty((k, A, D))
+    for i, a in enumerate(atoms):
+        total = sum(t.coefficient * ev.term(a, t, pts, probes, k) for t in plan(a).terms)
+        values[:, i] = torch.as_tensor(total).detach().cpu().numpy().reshape(k, D)
+        bar.update(k)
+    if not np.all(np.isfinite(values)):
+        raise NonFiniteError(f"non-finite derivatives at theta_0 (draws {start} to "
+                             f"{start + k - 1})")
+    if first is None:
+        first, s1, s2 = values[0].copy(), np.zeros((A, D)), np.zeros((D, A, A))
+    shifted = values - first
+    return first, s1 + shifted.sum(axis=0), s2 + np.einsum("kad,kbd->dab", shifted, shifted)
+
+
+def _exact_cost(a: Contraction, n: int, P: int) -> int:
+    """Per-sample evaluations of the exact mode for ``a``: per term, ``n^m P^c`` draws, each
+    costing ``n`` more where a population mean is taken along drawn directions."""
     p = plan(a)
     total = 0
     for t in p.terms:
-        count = n ** t.points * P ** p.n_probes
-        if count > MAX_EXACT:
-            raise RangeError(f"exact mode needs {count} evaluations for a term of {a} "
-                             f"(n = {n}, P = {P}); use the sampled mode (exact=False)")
-        grid = list(itertools.product(range(n), repeat=t.points)) or [()]
-        tuples = list(itertools.product(grid, itertools.product(range(P), repeat=p.n_probes)))
-        draws = len(tuples)
-        points = torch.tensor([pt for pt, _ in tuples], dtype=torch.long,
-                              device=ev.net.device).reshape(draws, t.points)
-        basis = torch.tensor([pr for _, pr in tuples], dtype=torch.long,
-                             device=ev.net.device).reshape(draws, p.n_probes)
-        probes = torch.nn.functional.one_hot(basis, P).to(ev.net.dtype) * P ** 0.5
-        values = ev.term(a, t, points, probes, draws)
-        total = total + t.coefficient * values.mean(dim=0)
+        draws = n ** t.points * P ** p.n_probes
+        total += draws * (n if draws > 1 and None in t.point else 1)
+    return total
+
+
+def _exact_atom(ev: _Evaluator, a: Contraction, n: int, P: int) -> np.ndarray:
+    p = plan(a)
+    dev, size = ev.net.device, ev.net.chunk
+    total = 0
+    for t in p.terms:
+        draws = n ** t.points * P ** p.n_probes
+        tuples = itertools.product(itertools.product(range(n), repeat=t.points),
+                                   itertools.product(range(P), repeat=p.n_probes))
+        acc = 0
+        for start in range(0, draws, size):      # lazily, in chunks: memory flat in the count
+            block = list(itertools.islice(tuples, size))
+            k = len(block)
+            points = torch.tensor([pt for pt, _ in block], dtype=torch.long,
+                                  device=dev).reshape(k, t.points)
+            basis = torch.tensor([pr for _, pr in block], dtype=torch.long,
+                                 device=dev).reshape(k, p.n_probes)
+            probes = torch.nn.functional.one_hot(basis, P).to(ev.net.dtype) * P ** 0.5
+            acc = acc + ev.term(a, t, points, probes, k).sum(dim=0)
+        total = total + t.coefficient * acc / draws
     out = torch.as_tensor(total)
     if not bool(torch.isfinite(out).all()):
         raise NonFiniteError(f"non-finite derivatives at theta_0 in {a}")

@@ -34,7 +34,7 @@ from torch.func import functional_call
 
 from .._sympify import refuse_text
 from ..distributions import Dataset
-from ..errors import (InputTypeError, LandscapeError, NonFiniteError, ShapeError,
+from ..errors import (InputTypeError, LandscapeError, NonFiniteError, RangeError, ShapeError,
                       SmoothnessWarning)
 from ..landscape import Landscape
 
@@ -80,13 +80,13 @@ class NetLandscape:
     Args:
         model: an ``nn.Module`` mapping a batch of inputs to outputs, or a
             callable ``model(theta, inputs)`` of a flat parameter vector.
-        loss: ``loss(outputs, targets)`` -> per-sample losses of shape
+        loss_fn: ``loss_fn(outputs, targets)`` -> per-sample losses of shape
             ``(batch,)`` (e.g. ``torch.nn.functional.cross_entropy(...,
             reduction='none')``); with ``targets=None`` it is called as
-            ``loss(outputs)``.
+            ``loss_fn(outputs)``.
         inputs: the population's inputs, a tensor of shape ``(n, ...)``.
         targets: the population's targets, shape ``(n, ...)``, or ``None``
-            (then ``loss`` takes the outputs alone).
+            (then ``loss_fn`` takes the outputs alone).
         params: ``theta_0``, a flat tensor of length ``dim`` (default: the
             module's current parameters; required for a callable model).
         dtype: the floating type of parameters and floating data
@@ -140,9 +140,10 @@ class NetLandscape:
         if not isinstance(self.name, str):
             raise InputTypeError(f"name must be a string, got {self.name!r}")
         if self.chunk is not None and (isinstance(self.chunk, bool) or
-                                       not isinstance(self.chunk, numbers.Integral) or
-                                       self.chunk < 1):
+                                       not isinstance(self.chunk, numbers.Integral)):
             raise InputTypeError(f"chunk must be a positive integer, got {self.chunk!r}")
+        if self.chunk is not None and self.chunk < 1:
+            raise RangeError(f"chunk must be a positive integer, got {self.chunk}")
         module = isinstance(self.model, torch.nn.Module)
         if module and _kinks(self.model):
             warnings.warn(f"{_kinks(self.model)} make the loss only piecewise smooth: the "

@@ -197,6 +197,7 @@ def predict(series, net: NetLandscape, *, exact: bool = False, budget: int = 102
         raise InputTypeError(f"predict takes a symsgd Series, got {type(series).__name__}")
     if sizes:
         series = series.subs(**sizes)
+    _jacobian(tuple(series.coefficients), tuple(series.contractions()))   # sizes, before work
     est = estimate(series, net, exact=exact, budget=budget, seed=seed, means=means,
                    metric=metric, progress=progress)
     fns = _jacobian(tuple(series.coefficients), est.atoms)

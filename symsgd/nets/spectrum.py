@@ -32,6 +32,7 @@ from torch.func import grad, jvp, vmap
 from .._sympify import no_text
 from ..errors import InputTypeError, NonFiniteError, RangeError, ShapeError
 from .landscape import NetLandscape
+from .models import _seed
 
 __all__ = ["Subspace", "hessian_operator", "top_subspace"]
 
@@ -61,7 +62,7 @@ def hessian_operator(net: NetLandscape) -> scipy.sparse.linalg.LinearOperator:
                                               dtype=np.float64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Subspace:
     """The top eigenpairs of ``H`` and the statistics of the loss restricted to their span.
 
@@ -116,13 +117,15 @@ def top_subspace(net: NetLandscape, k: int, *, tol: float = 0.0, seed: int = 0) 
     """
     if not isinstance(net, NetLandscape):
         raise InputTypeError(f"net must be a NetLandscape, got {type(net).__name__}")
-    for name, value in (("k", k), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise InputTypeError(f"{name} must be an integer, got {value!r}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise InputTypeError(f"k must be an integer, got {k!r}")
     if not 1 <= k < net.dim:
         raise RangeError(f"k must be between 1 and P - 1 = {net.dim - 1}, got {k}")
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
         raise InputTypeError(f"tol must be a non-negative number, got {tol!r}")
+    if not tol >= 0:
+        raise RangeError(f"tol must be a non-negative number, got {tol!r}")
+    seed = _seed(seed)
     op = hessian_operator(net)
     start = np.random.default_rng(seed).standard_normal(net.dim)
     values, vectors = scipy.sparse.linalg.eigsh(op, k=k, which="LA", tol=tol, v0=start)
