@@ -16,7 +16,6 @@ Usage: ``python benchmarks/bench_lyapunov.py``
 
 import os
 import sys
-import time
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -27,17 +26,9 @@ import scipy.linalg
 from symsgd.lyapunov import discrete_lyapunov, lyapunov_residual, stationary_covariance
 from symsgd.optim import HeavyBall, Nesterov
 
+from _timing import timed
+
 TARGET_S = 10.0
-
-
-def timed(f, repeat=3):
-    """Best wall time of ``repeat`` calls of ``f`` and its last result."""
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def verdict(label, seconds):
@@ -64,7 +55,8 @@ def main() -> int:
         opt = HeavyBall(frac * 2 * 1.9 / kmax, 0.9)
         a, b = opt.state_space(K)
         q = b @ C @ b.T
-        t, x = timed(lambda opt=opt: stationary_covariance(opt, K, C, full_state=True))
+        t, x = timed(lambda opt=opt: stationary_covariance(opt, K, C, full_state=True),
+                         repeat=3)
         worst_dense = max(worst_dense, t)
         print(f"heavy ball (momentum 0.9), dense n={n} (state {2 * n}), lr*k_max at {frac} of "
               f"the bound: eigenbasis kernel {t:.3f} s, residual {lyapunov_residual(a, x, q):.1e}")
@@ -76,13 +68,13 @@ def main() -> int:
                          repeat=1)
             print(f"    scipy bilinear {t:.2f} s, residual {lyapunov_residual(a, z, q):.1e}")
     t, _ = timed(lambda: stationary_covariance(HeavyBall(0.5 / kmax, 0.9), K, C,
-                                               backend="torch", device="cpu"))
+                                               backend="torch", device="cpu"), repeat=3)
     print(f"heavy ball, dense n={n}, torch (cpu): {t:.3f} s")
     eig = rng.uniform(1e-3, 1.0, size=1_000_000)
     noise = rng.uniform(0.0, 1.0, size=eig.size)
     worst_fast = 0.0
     for opt in (HeavyBall(1.5, 0.9), Nesterov(1.0, 0.9)):
-        t, _ = timed(lambda opt=opt: stationary_covariance(opt, eig, noise))
+        t, _ = timed(lambda opt=opt: stationary_covariance(opt, eig, noise), repeat=3)
         worst_fast = max(worst_fast, t)
         print(f"{type(opt).__name__}, commuting fast path, 1e6 eigenvalues: {t:.3f} s")
     ok = verdict(f"heavy-ball stationary covariance, dense {n}-dimensional K, C", worst_dense)

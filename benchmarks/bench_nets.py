@@ -29,15 +29,15 @@ import argparse
 import os
 import resource
 import sys
-import time
 
-import numpy as np
 import sympy
 import torch
 from torch.func import grad, vmap
 
 import symsgd
 from symsgd.nets import NetLandscape, data, estimate, models, predict
+
+from _timing import timed
 
 TARGET_S = 60.0
 TARGET_REL_SE = 0.05
@@ -49,16 +49,6 @@ def peak_bytes() -> int:
     """The process's peak resident memory so far (``ru_maxrss`` is in KiB on Linux)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss if sys.platform == "darwin" else rss * 1024
-
-
-def timed(f, repeat=1):
-    """Best wall time of ``repeat`` calls of ``f`` and its last result."""
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def verdict(ok, label):
@@ -97,7 +87,7 @@ def main(argv=None) -> int:
     P, n = net.dim, net.size
     N, B = sympy.symbols("N B", integer=True, positive=True)
     t_derive, series = timed(lambda: symsgd.expected_loss(symsgd.sgd(N, batch=B), args.order,
-                                                         method="direct"))
+                                                         method="direct"), repeat=1)
     atoms = series.contractions()
     print(f"digits convnet: P = {P}, n = {n}; order-{args.order} series of sgd(N, batch=B): "
           f"{len(atoms)} atoms, derived in {t_derive:.2f} s; budget {args.budget}, "
@@ -108,7 +98,8 @@ def main(argv=None) -> int:
     print(f"\n{'atom':44s} {'time (s)':>9s} {'value':>12s} {'rel. SE':>9s}")
     per_atom = []
     for a in atoms:
-        t, e = timed(lambda a=a: estimate([a], net, budget=args.budget, seed=args.seed))
+        t, e = timed(lambda a=a: estimate([a], net, budget=args.budget, seed=args.seed),
+                     repeat=1)
         per_atom.append(t)
         value, se = e.value(a), e.standard_error(a)
         rel = se / abs(value) if value else float("inf")
@@ -116,7 +107,7 @@ def main(argv=None) -> int:
     print(f"{'sum over atoms':44s} {sum(per_atom):9.2f}")
 
     t_predict, p = timed(lambda: predict(series, net, budget=args.budget, seed=args.seed,
-                                         N=STEPS, B=1))
+                                         N=STEPS, B=1), repeat=1)
     after_estimates = peak_bytes()
     c, se = p.coefficients, p.standard_errors()
     print(f"\npredict(series, net, budget={args.budget}, N={STEPS}, B=1): {t_predict:.2f} s")
@@ -128,7 +119,7 @@ def main(argv=None) -> int:
     sgd_trial(net, draws, 0.01)
     t_trial, _ = timed(lambda: sgd_trial(net, draws, 0.01), repeat=3)
     many = torch.randint(n, (100, STEPS), generator=torch.Generator().manual_seed(args.seed))
-    t_many, _ = timed(lambda: sgd_trial(net, many, 0.01))
+    t_many, _ = timed(lambda: sgd_trial(net, many, 0.01), repeat=1)
     print(f"\none simulated SGD trial ({STEPS} steps of batch 1, then the test loss on all {n} "
           f"points): {t_trial * 1e3:.1f} ms alone, {t_many * 10:.1f} ms each in a vmap of 100")
     print(f"prediction / one trial: {t_predict / t_trial:.0f}  (/ one vectorized trial: "

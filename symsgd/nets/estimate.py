@@ -205,15 +205,15 @@ class _Evaluator:
             size = max(1, net.chunk // net.size)
             fn = vmap(lambda *ms: _directional(f, theta, ms, vector), in_dims=in_dims)
             return _chunked(fn, messages, batched, size), True
-        x, y = net.point(points[:, j])
-        if y is None:
-            fn = vmap(lambda xs, *ms: _directional(lambda th: net.sample_loss(th, xs, None), theta,
-                                                   ms, vector), in_dims=(0,) + in_dims)
-            return _chunked(fn, (x,) + tuple(messages), (True,) + tuple(batched), net.chunk), True
-        fn = vmap(lambda xs, ys, *ms: _directional(lambda th: net.sample_loss(th, xs, ys), theta,
-                                                   ms, vector), in_dims=(0, 0) + in_dims)
-        return _chunked(fn, (x, y) + tuple(messages), (True, True) + tuple(batched),
-                        net.chunk), True
+        data = tuple(a for a in net.point(points[:, j]) if a is not None)   # (x,) or (x, y)
+        k = len(data)
+
+        def one(*args):
+            xs, ys = args[0], args[1] if k == 2 else None
+            return _directional(lambda th: net.sample_loss(th, xs, ys), theta, args[k:], vector)
+
+        fn = vmap(one, in_dims=(0,) * k + in_dims)
+        return _chunked(fn, data + tuple(messages), (True,) * k + tuple(batched), net.chunk), True
 
     def _subtree(self, v, p, term, points, probes):
         key = (p, term, v)
