@@ -114,3 +114,16 @@ def test_bad_input():
         p(["0.1"])
     with pytest.raises(InputTypeError, match="level"):
         p.band(0.1, level=0.5)
+
+
+def test_truncate_is_the_lower_order_measured_once():
+    net = NetLandscape.from_landscape(symsgd.landscapes.gauss(), [[R(k, 2)] for k in range(-3, 4)])
+    series = symsgd.expected_loss(symsgd.sgd(N), 3, method="direct")
+    p = predict(series, net, budget=64, seed=3, N=7)
+    q = p.truncate(2)
+    assert q.order == 2 and q.series == p.series.truncate(2)
+    np.testing.assert_array_equal(q.coefficients, p.coefficients[:3])
+    np.testing.assert_array_equal(q.covariance, p.covariance[:, :3, :3])
+    from symsgd.errors import OrderError
+    with pytest.raises(OrderError):
+        p.truncate(4)

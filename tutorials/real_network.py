@@ -33,7 +33,7 @@ import torch
 from torch.func import grad, vmap
 
 import symsgd
-from symsgd.nets import NetLandscape, Prediction, data, models, predict
+from symsgd.nets import NetLandscape, data, models, predict
 
 x, y = data.digits()                                   # (1797, 1, 8, 8) in [0, 1], labels 0..9
 model = models.ConvNet((1, 8, 8), 10, seed=0)          # Tenka's convnet, padding 1 on 8x8
@@ -72,9 +72,7 @@ assert se[2] < 0.1 * abs(c[2])                         # second order: resolved 
 
 # Orders 1 and 2 are the same measurement truncated (their coefficients and covariance are
 # leading blocks of order 3's).
-orders = {k: Prediction(p.series.truncate(k), p.estimates, c[:k + 1],
-                        p.covariance[:, :k + 1, :k + 1]) for k in (1, 2)}
-orders[3] = p
+orders = {k: p.truncate(k) for k in (1, 2, 3)}
 
 # %% Simulate SGD on the same network (plain torch, vectorized over trials)
 # A trial draws N = 10 training points i.i.d. from the population, takes one SGD step of

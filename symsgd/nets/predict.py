@@ -29,7 +29,8 @@ import numpy as np
 import sympy
 
 from .._sympify import no_text
-from ..errors import InputTypeError, NonFiniteError, ShapeError, SymbolError
+from ..errors import (InputTypeError, NonFiniteError, OrderError, ShapeError, SymbolError,
+                      check_order)
 from ..series import Series
 from .estimate import Estimates, estimate
 from .landscape import NetLandscape
@@ -81,6 +82,23 @@ class Prediction:
     def order(self) -> int:
         """The highest power of ``eta`` (the learning rate) in the series."""
         return self.series.order
+
+    def truncate(self, order: int) -> "Prediction":
+        """The same measurement truncated at ``eta**order`` (leading blocks of the covariance).
+
+        >>> import symsgd
+        >>> from symsgd.landscapes import mean_estimation
+        >>> net = NetLandscape.from_landscape(mean_estimation(init=1), [[-1], [1]])
+        >>> p = predict(symsgd.expected_loss(symsgd.sgd(2), 2, method='direct'), net, exact=True)
+        >>> p.truncate(1).coefficients.tolist()
+        [0.5, -2.0]
+        """
+        order = check_order(order)
+        if order > self.order:
+            raise OrderError(f"order {order} is beyond the prediction's order {self.order}")
+        return Prediction(self.series.truncate(order), self.estimates,
+                          self.coefficients[:order + 1],
+                          self.covariance[:, :order + 1, :order + 1])
 
     def standard_errors(self) -> np.ndarray:
         """The standard error of each coefficient (shape of :attr:`coefficients`)."""
