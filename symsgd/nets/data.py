@@ -32,7 +32,8 @@ except ImportError as _error:
 
 from .._backends import _torch
 from ..errors import BackendError, DataError, InputTypeError, MethodError, RangeError
-from .models import _count, _float_dtype
+from ._checks import count as _count
+from ._checks import float_dtype as _float_dtype
 
 __all__ = ["digits", "fashion_mnist", "cifar10"]
 

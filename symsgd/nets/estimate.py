@@ -36,7 +36,6 @@ where a population mean is taken along drawn directions).
 from __future__ import annotations
 
 import itertools
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +50,7 @@ from ..errors import (InputTypeError, MatrixError, MethodError, NonFiniteError, 
 from ..tensors import Contraction
 from ._plan import plan
 from .landscape import NetLandscape
-from .models import _seed
+from ._checks import count, seed as _seed
 
 __all__ = ["Estimates", "estimate", "MAX_EXACT"]
 
@@ -285,14 +284,6 @@ def _atoms(what) -> tuple:
     return atoms
 
 
-def _count(value, what: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputTypeError(f"{what} must be an integer, got {value!r}")
-    if value < low:
-        raise RangeError(f"{what} must be at least {low}, got {value}")
-    return int(value)
-
-
 def estimate(atoms, net: NetLandscape, *, exact: bool = False, budget: int = 1024,
              seed: int = 0, means: str = "sampled", metric=None,
              progress: bool | None = None) -> Estimates:
@@ -343,7 +334,7 @@ def estimate(atoms, net: NetLandscape, *, exact: bool = False, budget: int = 102
     atoms = _atoms(atoms)
     if not isinstance(exact, bool):
         raise InputTypeError(f"exact must be True or False, got {exact!r}")
-    budget = _count(budget, "budget", 2)
+    budget = count(budget, "budget", low=2)
     seed = _seed(seed)
     if means not in ("sampled", "exact"):
         raise MethodError(f"means must be 'sampled' or 'exact', got {means!r}")

@@ -23,7 +23,6 @@ parameters unflattened in the order of ``named_parameters()``.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable
@@ -32,30 +31,19 @@ import sympy
 import torch
 from torch.func import functional_call
 
-from .._sympify import refuse_text
 from ..distributions import Dataset
-from ..errors import (InputTypeError, LandscapeError, NonFiniteError, RangeError, ShapeError,
+from ..errors import (InputTypeError, LandscapeError, NonFiniteError, ShapeError,
                       SmoothnessWarning)
 from ..landscape import Landscape
+from ._checks import count, float_dtype, tensor
 
 __all__ = ["NetLandscape"]
 
 
-def _dtype(dtype) -> torch.dtype:
-    refuse_text(dtype, "dtype")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise InputTypeError(f"dtype must be a floating torch dtype (torch.float64 by default), "
-                             f"got {dtype!r}")
-    return dtype
-
-
-def _tensor(value, what: str, dtype, device) -> torch.Tensor:
-    refuse_text(value, what)
-    if not isinstance(value, torch.Tensor):
-        raise InputTypeError(f"{what} must be a torch.Tensor, got {type(value).__name__}")
-    if dtype is not None:
-        value = value.to(dtype=dtype)
-    return value.to(device=device)
+def _on(value, what: str, dtype, device) -> torch.Tensor:
+    """The tensor ``value`` on ``device``, in ``dtype`` if it holds floating values."""
+    value = tensor(value, what)
+    return value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
 
 
 #: Module types whose output is only piecewise smooth in their input.
@@ -130,7 +118,7 @@ class NetLandscape:
 
     def __post_init__(self):
         set_ = object.__setattr__
-        dtype = _dtype(self.dtype)
+        dtype = float_dtype(self.dtype)
         if not callable(self.model):
             raise InputTypeError(f"model must be an nn.Module or a callable (theta, inputs), "
                                  f"got {self.model!r}")
@@ -139,14 +127,11 @@ class NetLandscape:
                                  f"losses, got {self.loss_fn!r}")
         if not isinstance(self.name, str):
             raise InputTypeError(f"name must be a string, got {self.name!r}")
-        if self.chunk is not None and (isinstance(self.chunk, bool) or
-                                       not isinstance(self.chunk, numbers.Integral)):
-            raise InputTypeError(f"chunk must be a positive integer, got {self.chunk!r}")
-        if self.chunk is not None and self.chunk < 1:
-            raise RangeError(f"chunk must be a positive integer, got {self.chunk}")
+        chunk = None if self.chunk is None else count(self.chunk, "chunk")
         module = isinstance(self.model, torch.nn.Module)
-        if module and _kinks(self.model):
-            warnings.warn(f"{_kinks(self.model)} make the loss only piecewise smooth: the "
+        kinks = _kinks(self.model) if module else ""
+        if kinks:
+            warnings.warn(f"{kinks} make the loss only piecewise smooth: the "
                           "measured derivatives hold at theta_0, but a series in eta describes "
                           "training only until a sample crosses a kink (see "
                           "symsgd.errors.SmoothnessWarning)", SmoothnessWarning, stacklevel=3)
@@ -155,19 +140,15 @@ class NetLandscape:
             if not module:
                 raise InputTypeError("params (theta_0) is required for a callable model")
             params = torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
-        params = _tensor(params, "params", dtype, None)
+        params = tensor(params, "params").to(dtype=dtype)
         device = torch.device(self.device) if self.device is not None else params.device
         params = params.detach().to(device).reshape(-1).clone()
         if not bool(torch.isfinite(params).all()):
             raise NonFiniteError("params (theta_0) contain NaN or infinity")
-        inputs = self.inputs
-        inputs = _tensor(inputs, "inputs", dtype if inputs.is_floating_point() else None, device) \
-            if isinstance(inputs, torch.Tensor) else _tensor(inputs, "inputs", None, device)
+        inputs = _on(self.inputs, "inputs", dtype, device)
         targets = self.targets
         if targets is not None:
-            targets = _tensor(targets, "targets", dtype if targets.is_floating_point() else None,
-                              device) if isinstance(targets, torch.Tensor) else \
-                _tensor(targets, "targets", None, device)
+            targets = _on(targets, "targets", dtype, device)
             if targets.shape[:1] != inputs.shape[:1]:
                 raise ShapeError(f"inputs and targets hold different numbers of samples: "
                                  f"{inputs.shape[0]} and {targets.shape[0]}")
@@ -189,7 +170,7 @@ class NetLandscape:
         for name, value in (("params", params), ("inputs", inputs), ("targets", targets),
                             ("device", device), ("dtype", dtype), ("_shapes", shapes),
                             ("_buffers", buffers),
-                            ("chunk", self.chunk or max(16, (1 << 20) // params.numel()))):
+                            ("chunk", chunk or max(16, (1 << 20) // params.numel()))):
             set_(self, name, value)
         value = self.losses(params, inputs[:1], None if targets is None else targets[:1])
         if value.shape != (1,):
@@ -273,7 +254,7 @@ class NetLandscape:
         init = [sympy.nsimplify(v) for v in landscape.init]
         if any(not v.is_number for v in init):
             raise InputTypeError(f"from_landscape needs a numeric init, got {landscape.init}")
-        theta0 = torch.tensor([float(v) for v in init], dtype=_dtype(dtype))
+        theta0 = torch.tensor([float(v) for v in init], dtype=float_dtype(dtype))
         xs = torch.tensor([[float(c) for c in p] for p in data.points], dtype=dtype)
         f = sympy.lambdify(list(landscape.params) + list(landscape.data), landscape.loss,
                            modules="torch")

@@ -32,7 +32,6 @@ torch.Size([5, 10])
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 try:
@@ -42,7 +41,11 @@ except ImportError as _error:
     raise ImportError("symsgd.nets needs PyTorch: pip install 'symsgd[nets]'") from _error
 
 from .._backends import _torch
-from ..errors import InputTypeError, MethodError, RangeError, ShapeError
+from ..errors import InputTypeError, MethodError, ShapeError
+from ._checks import count as _count
+from ._checks import float_dtype as _float_dtype
+from ._checks import seed as _seed
+from ._checks import tensor as _tensor
 
 __all__ = ["StandardNormalModule", "ConvNet", "LogisticRegression", "MLP", "ACTIVATIONS"]
 
@@ -57,16 +60,6 @@ ACTIVATIONS = {
 }
 
 
-def _count(value, what: str, *, low: int = 1) -> int:
-    """``value`` as an ``int`` >= ``low``: :class:`InputTypeError` if not an integer (a bool, a
-    string), :class:`RangeError` if too small."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputTypeError(f"{what} must be an integer, got {value!r}")
-    if value < low:
-        raise RangeError(f"{what} must be >= {low}, got {value!r}")
-    return int(value)
-
-
 def _sizes(value, what: str) -> tuple:
     """``value`` as a tuple of positive ints (a list or tuple, not a string)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
@@ -74,32 +67,9 @@ def _sizes(value, what: str) -> tuple:
     return tuple(_count(v, f"every entry of {what}") for v in value)
 
 
-def _float_dtype(dtype) -> torch.dtype:
-    """``dtype`` if it is a floating torch dtype, else :class:`InputTypeError`."""
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise InputTypeError(f"dtype must be a floating torch dtype such as torch.float64, "
-                             f"got {dtype!r}")
-    return dtype
-
-
-def _seed(seed) -> int:
-    """``seed`` as an ``int`` in ``[0, 2**64)``, the seeds a :class:`torch.Generator` takes."""
-    seed = _count(seed, "seed", low=0)
-    if seed >= 2 ** 64:
-        raise RangeError(f"seed must be < 2**64, got {seed}")
-    return seed
-
-
 def _conv_out(size: int, kernel: int, padding: int) -> int:
     """The output length of a stride-2 convolution, 0 if the input is too small."""
     return max((size + 2 * padding - kernel) // 2 + 1, 0)
-
-
-def _tensor(x, what: str) -> torch.Tensor:
-    """``x`` if it is a torch tensor, else :class:`InputTypeError`."""
-    if not isinstance(x, torch.Tensor):
-        raise InputTypeError(f"{what} must be a torch tensor, got {type(x).__name__}")
-    return x
 
 
 class StandardNormalModule(torch.nn.Module):

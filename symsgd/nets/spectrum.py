@@ -32,7 +32,7 @@ from torch.func import grad, jvp, vmap
 from .._sympify import no_text
 from ..errors import InputTypeError, NonFiniteError, RangeError, ShapeError
 from .landscape import NetLandscape
-from .models import _seed
+from ._checks import count, seed as _seed
 
 __all__ = ["Subspace", "hessian_operator", "top_subspace"]
 
@@ -117,9 +117,8 @@ def top_subspace(net: NetLandscape, k: int, *, tol: float = 0.0, seed: int = 0) 
     """
     if not isinstance(net, NetLandscape):
         raise InputTypeError(f"net must be a NetLandscape, got {type(net).__name__}")
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise InputTypeError(f"k must be an integer, got {k!r}")
-    if not 1 <= k < net.dim:
+    k = count(k, "k")
+    if not k < net.dim:
         raise RangeError(f"k must be between 1 and P - 1 = {net.dim - 1}, got {k}")
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
         raise InputTypeError(f"tol must be a non-negative number, got {tol!r}")
