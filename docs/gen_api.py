@@ -12,12 +12,12 @@ from symsgd_docs import _comment_of, _comments, _is_data
 
 SECTIONS = [
     ("Front door and results", ["symsgd", "symsgd.expansion", "symsgd.series", "symsgd.measures", "symsgd.errors"]),
-    ("Problems: landscapes, data and schedules", ["symsgd.landscape", "symsgd.landscapes", "symsgd.distributions", "symsgd.schedule", "symsgd.tensors"]),
+    ("Problems: landscapes, data and schedules", ["symsgd.landscape", "symsgd.landscapes", "symsgd.statistics", "symsgd.distributions", "symsgd.schedule", "symsgd.tensors"]),
     ("Routes", ["symsgd.routes", "symsgd.routes.exact", "symsgd.routes.direct", "symsgd.routes.diagrams"]),
     ("Diagrams", None),
     ("Numerics", ["symsgd.codegen", "symsgd.simulate"]),
     ("Optimizers and Lyapunov covariances", None),
-    ("Real networks", ["symsgd.nets", "symsgd.nets.landscape", "symsgd.nets.estimate", "symsgd.nets.predict", "symsgd.nets.models", "symsgd.nets.data"]),
+    ("Real networks", ["symsgd.nets", "symsgd.nets.landscape", "symsgd.nets.estimate", "symsgd.nets.predict", "symsgd.nets.spectrum", "symsgd.nets.restrict", "symsgd.nets.models", "symsgd.nets.data"]),
     ("Command line", ["symsgd.cli"]),
 ]
 mods = public_modules()

@@ -26,6 +26,7 @@ from .diagrams.resum import Resummed
 from .errors import LandscapeError, MeasureError
 from .routes import LOSS_MEASURES, Request, lookup
 from .series import ETA, Series
+from .statistics import NumericStatistics
 
 __all__ = ["expected_loss", "expected_displacement", "resummed_loss", "resummed_displacement"]
 
@@ -91,11 +92,13 @@ def expected_displacement(schedule, order, *, landscape=None, method="exact", et
 
 
 def _resummed(schedule, order, landscape, measure, propagator, eta) -> Resummed:
-    request = Request(schedule, order, measure=measure, landscape=landscape, eta=eta)
+    numeric = isinstance(landscape, NumericStatistics)
+    request = Request(schedule, order, measure=measure,
+                      landscape=None if numeric else landscape, eta=eta)
     if landscape is None:
         raise LandscapeError("the resummed form needs a landscape: its propagators use the "
                              "Hessian and its values the statistics at the initialization")
-    return Resummed(request.schedule, request.landscape, request.order, measure=measure,
+    return Resummed(request.schedule, landscape, request.order, measure=measure,
                     propagator=propagator, eta=eta)
 
 
@@ -110,7 +113,9 @@ def resummed_loss(schedule, order, *, landscape, measure="test", propagator="dis
         schedule: a concrete schedule (random reshuffling is averaged exactly).
         order: the highest number of edges of a linkless diagram kept (the order in
             ``eta`` of the series it agrees with).
-        landscape: the landscape (its statistics at the initialization).
+        landscape: the landscape (its statistics at the initialization): a
+            :class:`~symsgd.Landscape`, or float statistics such as a network
+            restricted to its top Hessian eigenvectors (:func:`symsgd.nets.restrict`).
         measure: ``'test'``, ``'train'`` or ``'gap'``.
         propagator: ``'discrete'`` (exact), ``'exponential'`` or ``'integral'``
             (Remark 1; see :class:`~symsgd.Resummed`).

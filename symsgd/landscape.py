@@ -35,6 +35,7 @@ from ._backends import Backend, get_backend
 from ._sympify import exact, expression, finite, refuse_text
 from .distributions import Distribution, as_distribution
 from .errors import InputTypeError, LandscapeError, NotPolynomialError, ShapeError
+from .statistics import Named
 
 __all__ = ["Landscape"]
 
@@ -59,7 +60,7 @@ def _symbols(value, what: str) -> tuple[sympy.Symbol, ...]:
 
 
 @dataclass(frozen=True)
-class Landscape:
+class Landscape(Named):
     """A per-sample loss with a data law and an initialization.
 
     Args:
@@ -280,31 +281,6 @@ class Landscape:
                 term *= self._moment_entry(tuple(args[i] for i in block))
             total += term
         return sympy.expand(total)
-
-    @property
-    def G(self):
-        """Mean gradient ``E grad l_x`` at the initialization."""
-        return self.cumulant(1)
-
-    @property
-    def H(self):
-        """Mean Hessian ``E grad^2 l_x``."""
-        return self.cumulant(2)
-
-    @property
-    def J(self):
-        """Mean third derivative ``E grad^3 l_x``."""
-        return self.cumulant(3)
-
-    @property
-    def C(self):
-        """Gradient covariance ``Cov(grad l_x)``."""
-        return self.cumulant(1, 1)
-
-    @property
-    def S(self):
-        """Third cumulant of the gradient."""
-        return self.cumulant(1, 1, 1)
 
     # ------------------------------------------------------------ polynomials
     def polynomial_degree(self) -> int:

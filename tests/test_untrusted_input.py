@@ -350,6 +350,8 @@ CALLS = {
                              None),
     "symsgd.nets.hessian_operator": (lambda p: symsgd.nets.hessian_operator(p), None),
     "symsgd.nets.top_subspace": (lambda p: symsgd.nets.top_subspace(net(), p), None),
+    "symsgd.nets.restrict": (lambda p: symsgd.nets.restrict(net(), p), None),
+    "symsgd.nets.Restricted": (lambda p: symsgd.nets.Restricted(p, ([0.0],)), None),
     "symsgd.nets.data.digits": (lambda p: symsgd.nets.data.digits(classes=p), None),
     "symsgd.nets.data.fashion_mnist": (lambda p: symsgd.nets.data.fashion_mnist(p), None),
     "symsgd.nets.data.cifar10": (lambda p: symsgd.nets.data.cifar10(p), None),
@@ -368,7 +370,8 @@ NO_USER_VALUES = {
     "symsgd.GDSchedule.draw", "symsgd.GDSchedule.realizations", "symsgd.Schedule.realizations",
     "symsgd.SGDSchedule.realizations", "symsgd.Distribution",
     "symsgd.StandardNormal", "symsgd.schedule.BaseSchedule", "symsgd.optim.Optimizer",
-    "symsgd.Series.latex", "symsgd.Series.removeO",
+    "symsgd.Series.latex", "symsgd.Series.removeO", "symsgd.statistics.Named",
+    "symsgd.statistics.NumericStatistics",
 }
 
 #: Entry points whose refusal is not a SymsgdError: a command line reports bad arguments

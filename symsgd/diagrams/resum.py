@@ -81,6 +81,7 @@ from ..errors import (InputTypeError, LandscapeError, MethodError, NonFiniteErro
 from .._sympify import expression, no_text
 from ..measures import NAMES, root_products
 from ..landscape import Landscape
+from ..statistics import NumericStatistics
 from ..schedule import BaseSchedule
 from ..series import ETA, Series
 from ._errors import DiagramError
@@ -435,7 +436,7 @@ class Resummed:
         if not self.schedule.is_concrete:
             raise ScheduleError(f"the resummed form sums over the embeddings into a concrete "
                                 f"space-time; {self.schedule} has symbolic sizes")
-        if not isinstance(self.landscape, Landscape):
+        if not isinstance(self.landscape, (Landscape, NumericStatistics)):
             raise LandscapeError("the resummed form needs a landscape (its statistics at the "
                                  f"initialization), got {type(self.landscape).__name__}")
         if self.propagator not in PROPAGATORS:
@@ -473,6 +474,10 @@ class Resummed:
         if self.propagator != "discrete":
             raise MethodError("the exact form uses the discrete propagator; "
                               "build the Resummed with propagator='discrete'")
+        if not isinstance(self.landscape, Landscape):
+            raise LandscapeError("the exact form needs a symbolic Landscape with rational "
+                                 f"statistics; {type(self.landscape).__name__} has float ones "
+                                 "(call the Resummed on learning rates instead)")
         total = _exact_total(self.terms, self.landscape, self.schedule, self._vector)
         values = [p.as_expr(self.eta) for p in total]
         return sympy.ImmutableDenseNDimArray(values) if self._vector else values[0]
@@ -567,6 +572,8 @@ class Resummed:
 
 
 def _floats(array, what: str) -> np.ndarray:
+    if isinstance(array, np.ndarray):
+        return np.asarray(array, dtype=np.float64)
     entries, shape = _entries(array)
     try:
         return np.array([float(x) for x in entries], dtype=np.float64).reshape(shape)

@@ -8,6 +8,8 @@ Needs the ``nets`` extra (torch; scikit-learn for the bundled digits data):
 * :func:`predict`: a series' coefficients and loss curve with error bars (:class:`Prediction`);
 * :func:`top_subspace`: the top Hessian eigenpairs (Lanczos on Hessian-vector products)
   and the gradient noise in their span, for :mod:`symsgd.lyapunov` and :mod:`symsgd.phase_space`;
+* :func:`restrict`: the landscape on a subspace (e.g. the top one) with exact population
+  statistics, for the resummed form and the Lyapunov and phase-space predictions;
 * :mod:`symsgd.nets.models` and :mod:`symsgd.nets.data`: the papers' models and local data.
 """
 
@@ -15,7 +17,8 @@ from . import data, models
 from .estimate import Estimates, estimate
 from .landscape import NetLandscape
 from .predict import Prediction, predict
+from .restrict import Restricted, restrict
 from .spectrum import Subspace, hessian_operator, top_subspace
 
 __all__ = ["NetLandscape", "Estimates", "estimate", "Prediction", "predict", "Subspace",
-           "hessian_operator", "top_subspace", "models", "data"]
+           "hessian_operator", "top_subspace", "Restricted", "restrict", "models", "data"]
