@@ -10,15 +10,19 @@ Needs the ``nets`` extra (torch; scikit-learn for the bundled digits data):
   and the gradient noise in their span, for :mod:`symsgd.lyapunov` and :mod:`symsgd.phase_space`;
 * :func:`restrict`: the landscape on a subspace (e.g. the top one) with exact population
   statistics, for the resummed form and the Lyapunov and phase-space predictions;
+* :func:`simulate`: Monte Carlo of SGD, GD, GDC, SDE, noisy GD and SVAG
+  (:mod:`symsgd.nets.dynamics`) on networks and landscapes, trials batched, paired (:class:`Runs`);
 * :mod:`symsgd.nets.models` and :mod:`symsgd.nets.data`: the papers' models and local data.
 """
 
-from . import data, models
+from . import data, dynamics, models
 from .estimate import Estimates, estimate
 from .landscape import NetLandscape
+from .montecarlo import Runs, simulate
 from .predict import Prediction, predict
 from .restrict import Restricted, restrict
 from .spectrum import Subspace, hessian_operator, top_subspace
 
 __all__ = ["NetLandscape", "Estimates", "estimate", "Prediction", "predict", "Subspace",
-           "hessian_operator", "top_subspace", "Restricted", "restrict", "models", "data"]
+           "hessian_operator", "top_subspace", "Restricted", "restrict", "Runs", "simulate", "dynamics", "models",
+           "data"]

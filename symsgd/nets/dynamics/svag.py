@@ -1,0 +1,73 @@
+"""SVAG (Li, Malladi and Arora, eq. 3): the stochastic variance amplified gradient."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import KW_ONLY, dataclass
+
+import numpy as np
+
+from ._base import Dynamics, mean_gradient, take
+from ._sizes import sizes
+from .._checks import count
+
+__all__ = ["SVAG"]
+
+
+@dataclass(frozen=True)
+class SVAG(Dynamics):
+    """SVAG(l): ``l`` times the steps at ``lr / l``, each on two independent batches
+    combined with weights ``r_(1,2) = (1 +- sqrt(2 l - 1)) / 2``.
+
+    The combination has the mean gradient and ``l`` times one batch's noise
+    covariance, so the dynamics keep SGD's drift and diffusion per unit time
+    ``lr T`` and converge to the SDE as ``l`` grows (at rate ``1 / l``).  Each batch
+    is ``B`` points drawn without replacement, the two independently.  ``l = 1`` is
+    SGD with a fresh random batch at every step.
+
+    Args:
+        N: the training set size.
+        steps: the number of nominal steps ``T``.
+        batch: the batch size ``B``.
+        l: the amplification, an integer ``>= 1``.
+
+    >>> SVAG(10, steps=5, l=4).weights
+    (1.8228756555322954, -0.8228756555322954)
+    """
+
+    N: int
+    _: KW_ONLY
+    steps: int
+    batch: int = 1
+    l: int = 1
+
+    def __post_init__(self):
+        N, steps, batch = sizes(self.N, self.steps, self.batch)
+        object.__setattr__(self, "N", N)
+        object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "batch", batch)
+        object.__setattr__(self, "l", count(self.l, "l"))
+
+    @property
+    def T(self) -> int:
+        return self.steps
+
+    @property
+    def substeps(self) -> int:
+        return self.l
+
+    @property
+    def weights(self) -> tuple:
+        """``(r_1, r_2)``: ``r_1 + r_2 = 1`` and ``r_1^2 + r_2^2 = l``."""
+        root = math.sqrt(2 * self.l - 1)
+        return (1 + root) / 2, (1 - root) / 2
+
+    def draws(self, rng, trials):
+        keys = rng.random((trials, self.steps * self.l, 2, self.N))
+        return (np.argsort(keys, axis=-1)[..., :self.batch],)
+
+    def direction(self, problem, theta, rows, draws, lr):
+        r1, r2 = self.weights
+        first = mean_gradient(problem, theta, take(rows, draws[0][:, 0]))
+        second = mean_gradient(problem, theta, take(rows, draws[0][:, 1]))
+        return r1 * first + r2 * second
