@@ -17,7 +17,7 @@ SECTIONS = [
     ("Diagrams", None),
     ("Numerics", ["symsgd.codegen", "symsgd.simulate"]),
     ("Optimizers and Lyapunov covariances", None),
-    ("Real networks", ["symsgd.nets", "symsgd.nets.landscape", "symsgd.nets.estimate", "symsgd.nets.predict", "symsgd.nets.spectrum", "symsgd.nets.restrict", "symsgd.nets.models", "symsgd.nets.data"]),
+    ("Real networks", ["symsgd.nets", "symsgd.nets.landscape", "symsgd.nets.estimate", "symsgd.nets.predict", "symsgd.nets.spectrum", "symsgd.nets.restrict", "symsgd.nets.montecarlo", "symsgd.nets.dynamics", "symsgd.nets.dynamics.sgd", "symsgd.nets.dynamics.gdc", "symsgd.nets.dynamics.sde", "symsgd.nets.dynamics.svag", "symsgd.nets.models", "symsgd.nets.data"]),
     ("Command line", ["symsgd.cli"]),
 ]
 mods = public_modules()

@@ -74,8 +74,9 @@ def test_sgd_and_gd_equal_the_exact_engine(landscape, schedule):
                                            method="exact")
     init = np.array([float(v) for v in landscape.init])
     for i, lr in enumerate(rates):
-        assert within(runs.mean("test")[i, -1], runs.sem("test")[i, -1], float(loss(lr)))
-        assert within(runs.mean("train")[i, -1], runs.sem("train")[i, -1], float(train(lr)))
+        for measure, truth in (("test", loss), ("train", train)):
+            assert within(runs.mean(measure=measure)[i, -1], runs.sem(measure=measure)[i, -1],
+                          float(truth(lr)))
         exact_w = init + np.array([float(c) for c in weights(lr)])
         assert within(runs.weights[i, -1], runs.weights_sem[i, -1], exact_w)
 

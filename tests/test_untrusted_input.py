@@ -352,6 +352,18 @@ CALLS = {
     "symsgd.nets.top_subspace": (lambda p: symsgd.nets.top_subspace(net(), p), None),
     "symsgd.nets.restrict": (lambda p: symsgd.nets.restrict(net(), p), None),
     "symsgd.nets.Restricted": (lambda p: symsgd.nets.Restricted(p, ([0.0],)), None),
+    "symsgd.nets.simulate": (lambda p: symsgd.nets.simulate(net(), symsgd.nets.dynamics.GD(
+        2, steps=1), lr=p, trials=2), None),
+    "symsgd.nets.Runs": (lambda p: symsgd.nets.Runs(p, [0], 0, [[[0.0]]], [[[0.0]]], [[[0.0]]],
+                                                    [[[0.0]]], [[[0.0]]], [[True]]), None),
+    "symsgd.nets.dynamics.SGD": (lambda p: symsgd.nets.dynamics.SGD(p), None),
+    "symsgd.nets.dynamics.GD": (lambda p: symsgd.nets.dynamics.GD(3, steps=p), None),
+    "symsgd.nets.dynamics.GDC": (lambda p: symsgd.nets.dynamics.GDC(p, steps=2), None),
+    "symsgd.nets.dynamics.SDE": (lambda p: symsgd.nets.dynamics.SDE(3, steps=2, refine=p),
+                                 None),
+    "symsgd.nets.dynamics.NoisyGD": (lambda p: symsgd.nets.dynamics.NoisyGD(3, steps=2,
+                                                                           batch=p), None),
+    "symsgd.nets.dynamics.SVAG": (lambda p: symsgd.nets.dynamics.SVAG(3, steps=2, l=p), None),
     "symsgd.nets.data.digits": (lambda p: symsgd.nets.data.digits(classes=p), None),
     "symsgd.nets.data.fashion_mnist": (lambda p: symsgd.nets.data.fashion_mnist(p), None),
     "symsgd.nets.data.cifar10": (lambda p: symsgd.nets.data.cifar10(p), None),
@@ -371,7 +383,7 @@ NO_USER_VALUES = {
     "symsgd.SGDSchedule.realizations", "symsgd.Distribution",
     "symsgd.StandardNormal", "symsgd.schedule.BaseSchedule", "symsgd.optim.Optimizer",
     "symsgd.Series.latex", "symsgd.Series.removeO", "symsgd.statistics.Named",
-    "symsgd.statistics.NumericStatistics",
+    "symsgd.statistics.NumericStatistics", "symsgd.nets.dynamics.Dynamics",
 }
 
 #: Entry points whose refusal is not a SymsgdError: a command line reports bad arguments

@@ -24,5 +24,5 @@ from .restrict import Restricted, restrict
 from .spectrum import Subspace, hessian_operator, top_subspace
 
 __all__ = ["NetLandscape", "Estimates", "estimate", "Prediction", "predict", "Subspace",
-           "hessian_operator", "top_subspace", "Restricted", "restrict", "Runs", "simulate", "dynamics", "models",
-           "data"]
+           "hessian_operator", "top_subspace", "Restricted", "restrict", "Runs", "simulate",
+           "dynamics", "models", "data"]

@@ -111,7 +111,7 @@ class Runs:
         """The number of trials per learning rate."""
         return self.test.shape[1]
 
-    def values(self, measure: str = "test") -> np.ndarray:
+    def values(self, *, measure: str = "test") -> np.ndarray:
         """Every trial's ``measure`` (``'test'``, ``'train'``, ``'gap'`` = test minus train,
         ``'displacement'``), shape ``(L, trials, K)``."""
         if measure not in MEASURES:
@@ -120,13 +120,13 @@ class Runs:
             return self.test - self.train
         return getattr(self, measure)
 
-    def mean(self, measure: str = "test") -> np.ndarray:
+    def mean(self, *, measure: str = "test") -> np.ndarray:
         """The mean over the complete trials, shape ``(L, K)``."""
-        return np.nanmean(self.values(measure), axis=1)
+        return np.nanmean(self.values(measure=measure), axis=1)
 
-    def sem(self, measure: str = "test") -> np.ndarray:
+    def sem(self, *, measure: str = "test") -> np.ndarray:
         """The standard error of :meth:`mean`, shape ``(L, K)``."""
-        v = self.values(measure)
+        v = self.values(measure=measure)
         n = np.sum(np.isfinite(v), axis=1)
         return np.nanstd(v, axis=1, ddof=1) / np.sqrt(n)
 
@@ -139,18 +139,18 @@ class Runs:
             raise ShapeError("paired comparisons need runs with the same seed, learning rates, "
                              "trials and recorded steps")
 
-    def paired(self, other: "Runs", measure: str = "test") -> tuple:
+    def paired(self, other: "Runs", *, measure: str = "test") -> tuple:
         """``self - other`` trial by trial: the mean difference and its standard error,
         each of shape ``(L, K)``.  Both runs must share seed, rates, trials and steps."""
         self._check_pair(other)
-        d = self.values(measure) - other.values(measure)
+        d = self.values(measure=measure) - other.values(measure=measure)
         n = np.sum(np.isfinite(d), axis=1)
         return np.nanmean(d, axis=1), np.nanstd(d, axis=1, ddof=1) / np.sqrt(n)
 
-    def covariance(self, other: "Runs", measure: str = "test") -> np.ndarray:
+    def covariance(self, other: "Runs", *, measure: str = "test") -> np.ndarray:
         """The covariance over trials of the paired values, shape ``(L, K)``."""
         self._check_pair(other)
-        a, b = self.values(measure), other.values(measure)
+        a, b = self.values(measure=measure), other.values(measure=measure)
         ok = np.isfinite(a) & np.isfinite(b)
         a = np.where(ok, a - np.nanmean(np.where(ok, a, np.nan), axis=1, keepdims=True), 0)
         b = np.where(ok, b - np.nanmean(np.where(ok, b, np.nan), axis=1, keepdims=True), 0)
@@ -165,8 +165,9 @@ class Runs:
         import matplotlib.pyplot as plt
 
         ax = ax or plt.figure().gca()
-        ax.errorbar(self.lr, self.mean(measure)[:, -1], yerr=1.96 * self.sem(measure)[:, -1],
-                    fmt="o", capsize=3, label=label or "simulation (95%)")
+        ax.errorbar(self.lr, self.mean(measure=measure)[:, -1],
+                    yerr=1.96 * self.sem(measure=measure)[:, -1], fmt="o", capsize=3,
+                    label=label or "simulation (95%)")
         ax.set_xlabel("learning rate")
         ax.set_ylabel(measure)
         return ax

@@ -16,7 +16,8 @@ __all__ = ["SDE", "NoisyGD"]
 
 @dataclass(frozen=True)
 class SDE(Dynamics):
-    """Euler-Maruyama for ``d theta = -grad l_N dt + sqrt(lr Sigma) dW``, ``refine`` substeps per step.
+    """Euler-Maruyama for ``d theta = -grad l_N dt + sqrt(lr Sigma) dW``, ``refine`` substeps
+    per step.
 
     ``Sigma(theta)`` is the covariance of one SGD batch gradient at the current
     point: ``(N - B) / (B (N - 1))`` times the training set's covariance of
