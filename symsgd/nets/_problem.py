@@ -21,7 +21,7 @@ from torch.func import grad, vmap
 
 from ..errors import InputTypeError, LandscapeError
 from ..landscape import Landscape
-from .landscape import NetLandscape
+from .landscape import NetLandscape, torch_function
 
 __all__ = ["Problem", "problem"]
 
@@ -95,8 +95,7 @@ def _landscape_problem(landscape: Landscape, dtype, device) -> Problem:
         raise LandscapeError(f"simulation needs a numeric initialization, got "
                              f"{landscape.init}") from None
     params, data = list(landscape.params), list(landscape.data)
-    loss = sympy.lambdify(params + data, landscape.loss, modules="torch")
-    test = sympy.lambdify(params, landscape.test_loss, modules="torch")
+    loss, test = torch_function(landscape, "loss"), torch_function(landscape, "test")
 
     def sample(rng, N):
         return np.asarray(landscape.distribution.sample(rng, (N,), landscape.data),

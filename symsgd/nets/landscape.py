@@ -23,6 +23,7 @@ parameters unflattened in the order of ``named_parameters()``.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable
@@ -59,6 +60,22 @@ def _kinks(model) -> str:
     names += sorted({f"activation {m.activation!r}" for m in model.modules()
                      if getattr(m, "activation", None) == "relu"})
     return ", ".join(names)
+
+
+@functools.lru_cache(maxsize=128)
+def torch_function(landscape: Landscape, which: str):
+    """A SymPy landscape's ``loss(*params, *data)`` (``which='loss'``) or
+    ``test_loss(*params)`` (``'test'``), compiled for torch by :func:`sympy.lambdify`.
+
+    Compiled once per landscape and kept: SymPy registers each generated function's
+    source in :mod:`linecache` until it is garbage collected, and collecting one while
+    ``linecache.checkcache`` runs (as ``pdb`` and doctest do) raises ``KeyError`` in
+    Python 3.11.
+    """
+    params, data = list(landscape.params), list(landscape.data)
+    if which == "loss":
+        return sympy.lambdify(params + data, landscape.loss, modules="torch")
+    return sympy.lambdify(params, landscape.test_loss, modules="torch")
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,8 +273,7 @@ class NetLandscape:
             raise InputTypeError(f"from_landscape needs a numeric init, got {landscape.init}")
         theta0 = torch.tensor([float(v) for v in init], dtype=float_dtype(dtype))
         xs = torch.tensor([[float(c) for c in p] for p in data.points], dtype=dtype)
-        f = sympy.lambdify(list(landscape.params) + list(landscape.data), landscape.loss,
-                           modules="torch")
+        f = torch_function(landscape, "loss")
         p = len(landscape.params)
 
         def model(theta, x):

@@ -35,7 +35,6 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,7 +217,7 @@ def _check_stable(prob, dynamics: Dynamics, rates) -> str:
     return f"; the stability bound at theta_0 is lr < {bound:.6g}"
 
 
-def _update(opt, P):
+def _update(opt):
     """``(A0, B)`` of ``z' = A0 z + B d`` as float blocks: the update with the gradient ``d``."""
     a, b = opt.state_space(0.0)
     s = opt.state_blocks
@@ -257,7 +256,7 @@ class _Draws:
 def _trajectory(prob, dynamics, rate, rows, draws, steps, theta0, ids, bound, test_loss, bar):
     """One group of trials at one learning rate: ``[(test, train, theta - theta_0)]`` per
     recorded step, as numpy arrays (or NonFiniteError naming the first trial that failed)."""
-    a, b = _update(dynamics.optimizer(rate), theta0.shape[0])
+    a, b = _update(dynamics.optimizer(rate))
     G, R = len(ids), dynamics.substeps
     state = [theta0.expand(G, -1).clone()] + [torch.zeros_like(theta0.expand(G, -1))
                                               for _ in range(len(a) - 1)]
@@ -364,7 +363,6 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
             rows = prob.rows(data)
             stacked = [torch.as_tensor(np.ascontiguousarray(np.swapaxes(d, 0, 1)),
                                        device=theta0.device) for d in draws]
-            G = len(ids)
             for li, rate in enumerate(rates):
                 records = _trajectory(prob, dynamics, rate, rows, stacked, steps, theta0,
                                       ids, bound, test_loss, bar)

@@ -1,16 +1,33 @@
-"""Sizes shared by the full-batch dynamics (GDC, SDE, noisy GD, SVAG)."""
+"""The fields shared by the dynamics on a whole training set (GDC, SDE, noisy GD, SVAG)."""
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
+
 from ...errors import RangeError
 from .._checks import count
+from ._base import Dynamics
 
-__all__ = ["sizes"]
+__all__ = ["Sized"]
 
 
-def sizes(N, steps, batch) -> tuple:
-    """``(N, steps, batch)`` as integers with ``1 <= batch <= N`` (typed errors)."""
-    N, steps, batch = count(N, "N"), count(steps, "steps"), count(batch, "batch")
-    if batch > N:
-        raise RangeError(f"batch must be at most N = {N}, got {batch}")
-    return N, steps, batch
+@dataclass(frozen=True)
+class Sized(Dynamics):
+    """A dynamics on ``N`` training points for ``steps`` nominal steps, with the batch size
+    ``B`` of the SGD it stands for (``1 <= B <= N``); typed errors otherwise."""
+
+    N: int
+    _: KW_ONLY
+    steps: int
+    batch: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "N", count(self.N, "N"))
+        object.__setattr__(self, "steps", count(self.steps, "steps"))
+        object.__setattr__(self, "batch", count(self.batch, "batch"))
+        if self.batch > self.N:
+            raise RangeError(f"batch must be at most N = {self.N}, got {self.batch}")
+
+    @property
+    def T(self) -> int:
+        return self.steps

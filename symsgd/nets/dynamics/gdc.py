@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch.func import grad, vmap
 
 from ...errors import RangeError
-from ._base import Dynamics, mean_gradient
-from ._sizes import sizes
+from ._base import mean_gradient
+from ._sizes import Sized
 
 __all__ = ["GDC"]
 
 
 @dataclass(frozen=True)
-class GDC(Dynamics):
+class GDC(Sized):
     """Gradient descent on the training loss plus ``c * lr * tr C_hat(theta)``.
 
     ``tr C_hat = sum_i |g_i - g_bar|^2 / (N - 1)`` over the training set is the
@@ -35,22 +34,10 @@ class GDC(Dynamics):
     0.225
     """
 
-    N: int
-    _: KW_ONLY
-    steps: int
-    batch: int = 1
-
     def __post_init__(self):
-        N, steps, batch = sizes(self.N, self.steps, self.batch)
-        if N < 2:
+        super().__post_init__()
+        if self.N < 2:
             raise RangeError("GDC needs N >= 2 points to estimate the gradient covariance")
-        object.__setattr__(self, "N", N)
-        object.__setattr__(self, "steps", steps)
-        object.__setattr__(self, "batch", batch)
-
-    @property
-    def T(self) -> int:
-        return self.steps
 
     @property
     def coefficient(self) -> float:

@@ -7,15 +7,14 @@ from dataclasses import KW_ONLY, dataclass, field
 
 import torch
 
-from ._base import Dynamics
-from ._sizes import sizes
+from ._sizes import Sized
 from .._checks import count
 
 __all__ = ["SDE", "NoisyGD"]
 
 
 @dataclass(frozen=True)
-class SDE(Dynamics):
+class SDE(Sized):
     """Euler-Maruyama for ``d theta = -grad l_N dt + sqrt(lr Sigma) dW``, ``refine`` substeps
     per step.
 
@@ -38,22 +37,12 @@ class SDE(Dynamics):
     16
     """
 
-    N: int
     _: KW_ONLY
-    steps: int
-    batch: int = 1
     refine: int = 16
 
     def __post_init__(self):
-        N, steps, batch = sizes(self.N, self.steps, self.batch)
-        object.__setattr__(self, "N", N)
-        object.__setattr__(self, "steps", steps)
-        object.__setattr__(self, "batch", batch)
+        super().__post_init__()
         object.__setattr__(self, "refine", count(self.refine, "refine"))
-
-    @property
-    def T(self) -> int:
-        return self.steps
 
     @property
     def substeps(self) -> int:

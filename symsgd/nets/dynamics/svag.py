@@ -7,15 +7,15 @@ from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
-from ._base import Dynamics, mean_gradient, take
-from ._sizes import sizes
+from ._base import mean_gradient, take
+from ._sizes import Sized
 from .._checks import count
 
 __all__ = ["SVAG"]
 
 
 @dataclass(frozen=True)
-class SVAG(Dynamics):
+class SVAG(Sized):
     """SVAG(l): ``l`` times the steps at ``lr / l``, each on two independent batches
     combined with weights ``r_(1,2) = (1 +- sqrt(2 l - 1)) / 2``.
 
@@ -35,22 +35,12 @@ class SVAG(Dynamics):
     (1.8228756555322954, -0.8228756555322954)
     """
 
-    N: int
     _: KW_ONLY
-    steps: int
-    batch: int = 1
     l: int = 1
 
     def __post_init__(self):
-        N, steps, batch = sizes(self.N, self.steps, self.batch)
-        object.__setattr__(self, "N", N)
-        object.__setattr__(self, "steps", steps)
-        object.__setattr__(self, "batch", batch)
+        super().__post_init__()
         object.__setattr__(self, "l", count(self.l, "l"))
-
-    @property
-    def T(self) -> int:
-        return self.steps
 
     @property
     def substeps(self) -> int:
