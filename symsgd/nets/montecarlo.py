@@ -268,7 +268,10 @@ def _trajectory(prob, dynamics, rate, rows, draws, steps, theta0, ids, bound, te
 
     def snapshot(step):
         theta = state[0]
-        test = test_loss(theta).detach()
+        if step == 0:                       # every trial starts at theta_0: one evaluation
+            test = test_loss(theta0[None]).detach().expand(G)
+        else:
+            test = test_loss(theta).detach()
         train = prob.losses(theta, rows).mean(1).detach()
         bad = ~(torch.isfinite(test) & torch.isfinite(train))
         if bad.any():
