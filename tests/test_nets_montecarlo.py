@@ -188,8 +188,28 @@ def test_gdc_matches_sgd_to_second_order():
 
 
 # --------------------------------------------------- batching, grouping, a plain loop
-def _plain_loop(net, schedule, lr, trials, seed, *, momentum=0.0, nesterov=False, wd=0.0):
-    """Each trial alone with torch.optim.SGD, its draws rebuilt from the documented blocks."""
+def _qhm(params, lr, beta, nu, wd):
+    """Quasi-hyperbolic momentum written out (torch has none): ``m <- beta m + (1 - beta) g``,
+    ``w <- w - lr ((1 - nu) g + nu m)``, with ``g`` the gradient plus ``wd w``."""
+    class QHM(torch.optim.Optimizer):
+        def __init__(self):
+            super().__init__(params, {})
+
+        @torch.no_grad()
+        def step(self):
+            for p in self.param_groups[0]["params"]:
+                g = p.grad + wd * p
+                m = self.state[p].setdefault("m", torch.zeros_like(p))
+                m.mul_(beta).add_((1 - beta) * g)
+                p.sub_(lr * ((1 - nu) * g + nu * m))
+
+    return QHM()
+
+
+def _plain_loop(net, schedule, lr, trials, seed, *, momentum=0.0, nesterov=False, wd=0.0,
+                nu=None):
+    """Each trial alone with torch.optim.SGD (or QHM written out), its draws rebuilt from
+    the documented blocks."""
     out = []
     for i in range(trials):
         b, r = divmod(i, BLOCK)
@@ -198,7 +218,8 @@ def _plain_loop(net, schedule, lr, trials, seed, *, momentum=0.0, nesterov=False
         batches = schedule.sample_batches(np.random.default_rng([seed, b, 1]), BLOCK)[r]
         theta = net.params.detach().clone().requires_grad_(True)
         opt = torch.optim.SGD([theta], lr=lr, momentum=momentum, nesterov=nesterov,
-                              weight_decay=wd)
+                              weight_decay=wd) if nu is None else _qhm([theta], lr, momentum,
+                                                                        nu, wd)
         for t in range(schedule.T):
             rows = torch.as_tensor(index[batches[t]])
             x, y = net.point(rows)
@@ -210,14 +231,17 @@ def _plain_loop(net, schedule, lr, trials, seed, *, momentum=0.0, nesterov=False
     return np.array(out)
 
 
-@pytest.mark.parametrize("momentum, nesterov, wd", [(0.0, False, 0.0), (0.9, False, 0.01),
-                                                    (0.5, True, 0.1)])
-def test_batched_trials_equal_a_plain_loop(momentum, nesterov, wd):
+@pytest.mark.parametrize("momentum, nesterov, wd, nu", [(0.0, False, 0.0, None),
+                                                        (0.9, False, 0.01, None),
+                                                        (0.5, True, 0.1, None),
+                                                        (0.8, False, 0.05, 0.7)])
+def test_batched_trials_equal_a_plain_loop(momentum, nesterov, wd, nu):
     net = mlp_net(n=12, seed=3)
     schedule = symsgd.sgd(6, batch=2, epochs=2, reshuffle="random")
-    dyn = SGD(schedule, momentum=momentum, nesterov=nesterov, weight_decay=wd)
+    dyn = SGD(schedule, momentum=momentum, nesterov=nesterov, nu=nu, weight_decay=wd)
     runs = simulate(net, dyn, lr=0.05, trials=7, seed=9)
-    loop = _plain_loop(net, schedule, 0.05, 7, 9, momentum=momentum, nesterov=nesterov, wd=wd)
+    loop = _plain_loop(net, schedule, 0.05, 7, 9, momentum=momentum, nesterov=nesterov, wd=wd,
+                       nu=nu)
     np.testing.assert_allclose(runs.test[0, :, -1], loop, rtol=1e-12, atol=0)
 
 
@@ -277,6 +301,10 @@ def test_bad_input():
         simulate("L", GD(3, steps=2), lr=0.1, trials=2)
     with pytest.raises(InputTypeError):
         SGD(symsgd.sgd(3), momentum="0.9")
+    with pytest.raises(InputTypeError):
+        SGD(symsgd.sgd(3), momentum=0.5, nu=0.5, nesterov=True)
+    with pytest.raises(RangeError):
+        SGD(symsgd.sgd(3), momentum=0.5, nu=1.5)
 
 
 def test_divergence_names_trial_and_step_and_keeps_what_finished():

@@ -20,13 +20,16 @@ class SGD(Dynamics):
 
     Each trial draws its own batch orders when the schedule reshuffles at random.
     With ``momentum`` the update is :class:`symsgd.optim.HeavyBall` (torch's
-    ``SGD(momentum=mu)``) or :class:`symsgd.optim.Nesterov`; ``weight_decay``
-    adds ``weight_decay * theta`` to every gradient.
+    ``SGD(momentum=mu)``), :class:`symsgd.optim.Nesterov` or, with ``nu``,
+    :class:`symsgd.optim.QHM`; ``weight_decay`` adds ``weight_decay * theta`` to every
+    gradient.  These are the update rules whose exact covariances
+    :mod:`symsgd.lyapunov` computes.
 
     Args:
         schedule: a concrete schedule (:func:`~symsgd.sgd`, :func:`~symsgd.gd`, ...).
-        momentum: the momentum ``mu`` in ``[0, 1)``.
+        momentum: the momentum ``mu`` in ``[0, 1)`` (QHM's ``beta``).
         nesterov: Nesterov's form of momentum.
+        nu: quasi-hyperbolic momentum's ``nu`` in ``[0, 1]`` (``None``: not QHM).
         weight_decay: the coefficient of ``theta`` added to the gradient (>= 0).
 
     >>> from symsgd import sgd
@@ -38,6 +41,7 @@ class SGD(Dynamics):
     _: KW_ONLY
     momentum: float = 0.0
     nesterov: bool = False
+    nu: float | None = None
     weight_decay: float = 0.0
 
     def __post_init__(self):
@@ -49,6 +53,11 @@ class SGD(Dynamics):
         object.__setattr__(self, "weight_decay", real(self.weight_decay, "weight_decay"))
         if not isinstance(self.nesterov, bool):
             raise InputTypeError(f"nesterov must be True or False, got {self.nesterov!r}")
+        if self.nu is not None:
+            object.__setattr__(self, "nu", real(self.nu, "nu"))
+            if self.nesterov:
+                raise InputTypeError("nu (quasi-hyperbolic momentum) and nesterov exclude "
+                                     "each other")
         self.optimizer(1.0)                        # the optimizer checks momentum < 1
 
     @property
@@ -68,6 +77,8 @@ class SGD(Dynamics):
 
     def optimizer(self, lr):
         wd = self.weight_decay
+        if self.nu is not None:
+            return optim.QHM(lr, self.momentum, self.nu, weight_decay=wd)
         if self.momentum == 0 and not self.nesterov:
             return optim.SGD(lr, weight_decay=wd)
         kind = optim.Nesterov if self.nesterov else optim.HeavyBall
@@ -75,11 +86,12 @@ class SGD(Dynamics):
 
 
 def GD(N: int, *, steps: int, momentum: float = 0.0, nesterov: bool = False,
-       weight_decay: float = 0.0) -> SGD:
-    """Full-batch gradient descent on ``N`` training points for ``steps`` steps.
+       nu: float | None = None, weight_decay: float = 0.0) -> SGD:
+    """Full-batch gradient descent on ``N`` training points for ``steps`` steps (options as
+    for :class:`SGD`).
 
     >>> print(GD(10, steps=3).schedule)
     gd(N=10, steps=3)
     """
-    return SGD(gd(N, steps=steps), momentum=momentum, nesterov=nesterov,
+    return SGD(gd(N, steps=steps), momentum=momentum, nesterov=nesterov, nu=nu,
                weight_decay=weight_decay)
