@@ -28,8 +28,8 @@ import sympy
 torch = pytest.importorskip("torch")
 
 import symsgd  # noqa: E402
-from symsgd.errors import (InputTypeError, NonFiniteError, RangeError,  # noqa: E402
-                           StabilityError)
+from symsgd.errors import (InputTypeError, LandscapeError, MethodError,  # noqa: E402
+                           NonFiniteError, RangeError, ShapeError, StabilityError)
 from symsgd.landscapes import linear_regression, mean_estimation  # noqa: E402
 from symsgd.lyapunov import covariance_at  # noqa: E402
 from symsgd.nets import NetLandscape, Runs, simulate  # noqa: E402
@@ -266,6 +266,31 @@ def test_paired_runs_share_training_sets():
     np.testing.assert_allclose(a.test, b.test, rtol=1e-12)
     diff, se = a.paired(b)
     assert np.all(np.abs(diff) < 1e-12) and a.covariance(b).shape == (1, 2)
+
+
+def test_training_on_the_whole_population():
+    """With a fixed training set (the population), GD is deterministic and equals plain GD on
+    the population loss; SGD trials differ only in their batch orders."""
+    net = mlp_net(n=12, seed=5)
+    runs = simulate(net, GD(12, steps=3), lr=0.1, trials=3, seed=1, training="population")
+    theta = net.params.detach().clone()
+    for _ in range(3):
+        theta = theta - 0.1 * torch.func.grad(lambda th: net.loss(theta=th))(theta)
+    np.testing.assert_allclose(runs.test[0, :, -1], float(net.loss(theta=theta)), rtol=1e-12)
+    np.testing.assert_allclose(runs.train[0, :, -1], runs.test[0, :, -1], rtol=1e-12)
+    # a Landscape with a Dataset law: the training loss is the test loss at every step
+    exact = NetLandscape.on_population(mean_estimation(init=1), [[-1], [0], [2]])
+    runs = simulate(exact, SGD(symsgd.sgd(3, reshuffle="random")), lr=0.2, trials=4, seed=0,
+                    training="population")
+    np.testing.assert_allclose(runs.train, runs.test, rtol=1e-12)
+    assert np.ptp(runs.test[0, :, -1]) > 0                   # the orders differ between trials
+    with pytest.raises(ShapeError):
+        simulate(net, GD(10, steps=3), lr=0.1, trials=2, training="population")
+    with pytest.raises(LandscapeError):
+        simulate(mean_estimation(init=1), GD(3, steps=1), lr=0.1, trials=2,
+                 training="population")
+    with pytest.raises(MethodError):
+        simulate(net, GD(12, steps=1), lr=0.1, trials=2, training="bootstrap")
 
 
 # -------------------------------------------------------------------- bad input

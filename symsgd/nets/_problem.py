@@ -19,6 +19,7 @@ import sympy
 import torch
 from torch.func import grad, vmap
 
+from ..distributions import Dataset
 from ..errors import InputTypeError, LandscapeError
 from ..landscape import Landscape
 from .landscape import NetLandscape, torch_function
@@ -41,6 +42,7 @@ class Problem:
         hessian: the Hessian at ``theta0`` when it is known cheaply (else ``None``).
         constant: whether every sample's Hessian is that same constant matrix (then the
             dynamics are linear and their stability bound is exact).
+        population: the data rows of a finite law, in order (``None`` for a continuous one).
     """
 
     theta0: torch.Tensor
@@ -50,6 +52,7 @@ class Problem:
     test_loss: Callable
     hessian: np.ndarray | None = None
     constant: bool = False
+    population: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -85,7 +88,7 @@ def _net_problem(net: NetLandscape) -> Problem:
     else:
         sample_loss = net.sample_loss
     return Problem(net.params.detach(), sample, rows, sample_loss,
-                   lambda theta: net.loss(theta=theta))
+                   lambda theta: net.loss(theta=theta), population=np.arange(net.size))
 
 
 def _landscape_problem(landscape: Landscape, dtype, device) -> Problem:
@@ -118,8 +121,11 @@ def _landscape_problem(landscape: Landscape, dtype, device) -> Problem:
             hessian = np.array((second if constant else landscape.H).tolist(), dtype=np.float64)
         except TypeError:
             hessian = None
+    law = landscape.distribution
+    population = np.array([[float(v) for v in p] for p in law.points]) \
+        if isinstance(law, Dataset) else None
     return Problem(torch.tensor(init, dtype=dtype, device=device), sample, rows, sample_loss,
-                   test_loss, hessian, constant and hessian is not None)
+                   test_loss, hessian, constant and hessian is not None, population)
 
 
 def problem(value, *, dtype=torch.float64, device=None) -> Problem:

@@ -43,8 +43,8 @@ from tqdm.auto import tqdm
 
 from .._progress import _quiet
 from .._sympify import no_text
-from ..errors import (InputTypeError, MeasureError, NonFiniteError, RangeError, ShapeError,
-                      StabilityError)
+from ..errors import (InputTypeError, LandscapeError, MeasureError, MethodError,
+                      NonFiniteError, RangeError, ShapeError, StabilityError)
 from ._checks import count, seed as _seed
 from ._problem import problem as _problem
 from .dynamics import Dynamics
@@ -227,16 +227,20 @@ def _update(opt):
 class _Draws:
     """Each trial's training set and optimizer draws, generated block by block."""
 
-    def __init__(self, prob, dynamics, seed):
-        self.prob, self.dynamics, self.seed = prob, dynamics, seed
+    def __init__(self, prob, dynamics, seed, training):
+        self.prob, self.dynamics, self.seed, self.training = prob, dynamics, seed, training
         self.blocks = {}
 
     def block(self, b: int):
         if b not in self.blocks:
             self.blocks = {}                     # groups move forward: keep one block
-            rng = np.random.default_rng([self.seed, b, 0])
-            data = self.prob.sample(rng, self.dynamics.N * BLOCK)
-            data = data.reshape((BLOCK, self.dynamics.N) + data.shape[1:])
+            if self.training == "population":
+                data = np.broadcast_to(self.prob.population,
+                                       (BLOCK,) + self.prob.population.shape)
+            else:
+                rng = np.random.default_rng([self.seed, b, 0])
+                data = self.prob.sample(rng, self.dynamics.N * BLOCK)
+                data = data.reshape((BLOCK, self.dynamics.N) + data.shape[1:])
             draws = self.dynamics.draws(np.random.default_rng([self.seed, b, 1]), BLOCK)
             self.blocks[b] = (data, draws)
         return self.blocks[b]
@@ -294,8 +298,8 @@ def _trajectory(prob, dynamics, rate, rows, draws, steps, theta0, ids, bound, te
 
 
 def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, record=None,
-             group: int | None = None, dtype=torch.float64, device=None,
-             progress: bool | None = None) -> Runs:
+             training: str = "sampled", group: int | None = None, dtype=torch.float64,
+             device=None, progress: bool | None = None) -> Runs:
     """Run ``dynamics`` on ``problem`` for ``trials`` independent trials at each learning rate.
 
     Args:
@@ -310,8 +314,12 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
         trials: the number of trials per learning rate (at least 2).
         seed: the seed of every trial's generators (paired runs share it).
         record: the nominal steps to record (default ``(0, T)``).
+        training: ``'sampled'`` (each trial draws its ``N`` training points from the law)
+            or ``'population'`` (every trial trains on the whole finite population, in
+            order, as when a fixed data set is the training set; ``N`` must be its size;
+            the trials then differ only in the optimizer's draws).
         group: how many trials advance together (default: about ``2**22`` floats of
-            per-sample gradients at once); results do not depend on it.
+            per-sample gradients per step); results do not depend on it.
         dtype, device: of a landscape's tensors (a NetLandscape keeps its own).
         progress: show a progress bar (True, False, or None: automatic).
 
@@ -335,9 +343,18 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
     trials = count(trials, "trials", low=2)
     seed = _seed(seed)
     steps = _record(record, dynamics.T)
+    if training not in ("sampled", "population"):
+        raise MethodError(f"training must be 'sampled' or 'population', got {training!r}")
+    if training == "population":
+        if prob.population is None:
+            raise LandscapeError("training='population' needs a finite population (a "
+                                 "NetLandscape or a Landscape with a Dataset law)")
+        if len(prob.population) != dynamics.N:
+            raise ShapeError(f"training='population' trains on all {len(prob.population)} "
+                             f"points: the dynamics' N is {dynamics.N}")
     N, P, R = dynamics.N, prob.dim, dynamics.substeps
     if group is None:
-        group = max(1, min(trials, (1 << 22) // (P * N)))
+        group = max(1, min(trials, (1 << 22) // (P * dynamics.per_step)))
     group = count(group, "group")
     bound = _check_stable(prob, dynamics, rates)
     L, K = len(rates), len(steps)
@@ -356,7 +373,7 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
                     mean + theta0.cpu().numpy(), np.sqrt(np.maximum(var, 0) / n), complete)
 
     test_loss = torch.func.vmap(prob.test_loss)
-    source = _Draws(prob, dynamics, seed)
+    source = _Draws(prob, dynamics, seed, training)
     bar = tqdm(total=L * trials * dynamics.T * R, desc=f"simulating {type(dynamics).__name__}",
                leave=False, disable=_quiet(progress, L * trials * dynamics.T * R * P * N < 10**8))
     try:

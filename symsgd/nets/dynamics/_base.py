@@ -59,6 +59,11 @@ class Dynamics(ABC):
         """The number of nominal steps (SGD steps of learning rate ``lr``)."""
 
     @property
+    def per_step(self) -> int:
+        """How many per-sample gradients one step of one trial takes (sizes the groups)."""
+        return self.N
+
+    @property
     def substeps(self) -> int:
         """Internal steps per nominal step (the SDE's refinement, SVAG's ``l``)."""
         return 1

@@ -69,6 +69,10 @@ class SGD(Dynamics):
     def T(self) -> int:
         return int(self.schedule.T)
 
+    @property
+    def per_step(self) -> int:
+        return int(self.schedule.batch)
+
     def draws(self, rng, trials):
         return (np.ascontiguousarray(self.schedule.sample_batches(rng, trials)),)
 

@@ -14,6 +14,24 @@ from .._checks import count
 __all__ = ["SVAG"]
 
 
+def _distinct(rng, shape, N, B):
+    """Uniform draws of ``B`` distinct indices out of ``N``, for every cell of ``shape``.
+
+    With ``B^2 <= N`` by rejection (redraw the rows that repeat an index; the accepted rows
+    are uniform among rows of distinct indices), otherwise by sorting ``N`` random keys.
+    """
+    if B * B > N:
+        return np.argsort(rng.random(shape + (N,)), axis=-1)[..., :B]
+    out = rng.integers(N, size=shape + (B,))
+    flat = out.reshape(-1, B)
+    while True:
+        ordered = np.sort(flat, axis=1)
+        bad = np.nonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))[0]
+        if bad.size == 0:
+            return out
+        flat[bad] = rng.integers(N, size=(bad.size, B))
+
+
 @dataclass(frozen=True)
 class SVAG(Sized):
     """SVAG(l): ``l`` times the steps at ``lr / l``, each on two independent batches
@@ -47,14 +65,18 @@ class SVAG(Sized):
         return self.l
 
     @property
+    def per_step(self) -> int:
+        return 2 * self.batch
+
+    @property
     def weights(self) -> tuple:
         """``(r_1, r_2)``: ``r_1 + r_2 = 1`` and ``r_1^2 + r_2^2 = l``."""
         root = math.sqrt(2 * self.l - 1)
         return (1 + root) / 2, (1 - root) / 2
 
     def draws(self, rng, trials):
-        keys = rng.random((trials, self.steps * self.l, 2, self.N))
-        return (np.argsort(keys, axis=-1)[..., :self.batch],)
+        shape = (trials, self.steps * self.l, 2)
+        return (_distinct(rng, shape, self.N, self.batch),)
 
     def direction(self, problem, theta, rows, draws, lr):
         r1, r2 = self.weights
