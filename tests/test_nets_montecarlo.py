@@ -343,3 +343,16 @@ def test_divergence_names_trial_and_step_and_keeps_what_finished():
     assert isinstance(partial, Runs)
     assert partial.complete[0].all() and not partial.complete[1].any()
     assert np.isfinite(partial.test[0]).all() and np.isnan(partial.test[1]).all()
+
+
+@pytest.mark.parametrize("N, B", [(5, 2), (4, 3)])              # rejection, and sorted keys
+def test_svag_batches_are_uniform_distinct_subsets(N, B):
+    import itertools
+    import scipy.stats
+    from symsgd.nets.dynamics.svag import _distinct
+    draws = _distinct(np.random.default_rng(0), (30000,), N, B)
+    assert all(len(set(r)) == B for r in draws)
+    subsets = list(itertools.combinations(range(N), B))
+    counts = np.array([np.sum(np.all(np.sort(draws, 1) == s, axis=1)) for s in subsets])
+    assert counts.sum() == len(draws)
+    assert scipy.stats.chisquare(counts).pvalue > 1e-4
