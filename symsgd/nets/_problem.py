@@ -39,9 +39,10 @@ class Problem:
             ``(..., N, ...)`` (indices are looked up in the population).
         sample_loss: ``sample_loss(theta, *row)`` -> the loss of one data row.
         test_loss: ``test_loss(theta)`` -> the loss under the law, for one ``theta``.
-        hessian: the Hessian at ``theta0`` when it is known cheaply (else ``None``).
-        constant: whether every sample's Hessian is that same constant matrix (then the
-            dynamics are linear and their stability bound is exact).
+        hessian: ``hessian()`` -> the Hessian at ``theta0`` when it can be had (else
+            ``None``); called only when needed (a symbolic expectation may be slow).
+        constant: whether every sample's Hessian is one constant matrix (then the dynamics
+            are linear, ``hessian()`` returns it at once and the stability bound is exact).
         population: the data rows of a finite law, in order (``None`` for a continuous one).
     """
 
@@ -50,7 +51,7 @@ class Problem:
     rows: Callable
     sample_loss: Callable
     test_loss: Callable
-    hessian: np.ndarray | None = None
+    hessian: Callable = lambda: None
     constant: bool = False
     population: np.ndarray | None = None
 
@@ -114,18 +115,26 @@ def _landscape_problem(landscape: Landscape, dtype, device) -> Problem:
         return test(*theta.unbind()) + 0 * theta[0]
 
     second = sympy.hessian(landscape.loss, params)
-    constant = not (second.free_symbols & (set(params) | set(data)))
-    hessian = None
-    if constant or landscape.dim <= 64:
-        try:
-            hessian = np.array((second if constant else landscape.H).tolist(), dtype=np.float64)
-        except TypeError:
-            hessian = None
+    constant = _floats(second) if not second.free_symbols & (set(params) | set(data)) else None
+
+    def hessian():
+        if constant is not None:
+            return constant
+        return _floats(landscape.H) if landscape.dim <= 64 else None
+
     law = landscape.distribution
     population = np.array([[float(v) for v in p] for p in law.points]) \
         if isinstance(law, Dataset) else None
     return Problem(torch.tensor(init, dtype=dtype, device=device), sample, rows, sample_loss,
-                   test_loss, hessian, constant and hessian is not None, population)
+                   test_loss, hessian, constant is not None, population)
+
+
+def _floats(matrix) -> np.ndarray | None:
+    """A SymPy matrix as float64, or ``None`` if an entry is not a number."""
+    try:
+        return np.array(matrix.tolist(), dtype=np.float64)
+    except TypeError:
+        return None
 
 
 def problem(value, *, dtype=torch.float64, device=None) -> Problem:

@@ -200,20 +200,28 @@ def _record(record, T: int) -> np.ndarray:
     return np.array(steps)
 
 
-def _check_stable(prob, dynamics: Dynamics, rates) -> str:
-    """Raise StabilityError where the bound is exact; return the bound's text for messages."""
-    if prob.hessian is None:
+def _check_stable(prob, dynamics: Dynamics, rates) -> None:
+    """Raise StabilityError, naming the bound, where the bound is exact (constant Hessians)."""
+    if not prob.constant:
+        return
+    eigs = np.linalg.eigvalsh(prob.hessian())
+    for lr in rates:
+        try:
+            dynamics.optimizer(lr).check_stable(eigs)
+        except StabilityError as error:
+            raise StabilityError(f"lr = {lr:g}: {error}") from None
+
+
+def _bound_text(prob, dynamics: Dynamics) -> str:
+    """The stability bound at ``theta_0`` for an error message ('' where the Hessian is not
+    known); computed only when a trajectory has failed."""
+    hessian = prob.hessian()
+    if hessian is None:
         return ""
-    eigs = np.linalg.eigvalsh(prob.hessian)
-    if prob.constant:
-        for lr in rates:
-            try:
-                dynamics.optimizer(lr).check_stable(eigs)
-            except StabilityError as error:
-                raise StabilityError(f"lr = {lr:g}: {error}") from None
+    top = np.linalg.eigvalsh(hessian).max()
     opt = dynamics.optimizer(1.0)
-    bound = float(opt.lr_bound()) / (eigs.max() + opt.weight_decay) * dynamics.substeps \
-        if eigs.max() + opt.weight_decay > 0 else math.inf
+    bound = float(opt.lr_bound()) / (top + opt.weight_decay) * dynamics.substeps \
+        if top + opt.weight_decay > 0 else math.inf
     return f"; the stability bound at theta_0 is lr < {bound:.6g}"
 
 
@@ -257,7 +265,7 @@ class _Draws:
         return data, draws
 
 
-def _trajectory(prob, dynamics, rate, rows, draws, steps, theta0, ids, bound, test_loss, bar):
+def _trajectory(prob, dynamics, rate, rows, draws, steps, theta0, ids, test_loss, bar):
     """One group of trials at one learning rate: ``[(test, train, theta - theta_0)]`` per
     recorded step, as numpy arrays (or NonFiniteError naming the first trial that failed)."""
     a, b = _update(dynamics.optimizer(rate))
@@ -268,7 +276,7 @@ def _trajectory(prob, dynamics, rate, rows, draws, steps, theta0, ids, bound, te
     def fail(bad, step):
         i = ids[int(torch.nonzero(bad)[0, 0])]
         raise NonFiniteError(f"trial {i} at lr = {rate:g} became non-finite at step {step} "
-                             f"(of {dynamics.T}){bound}")
+                             f"(of {dynamics.T}){_bound_text(prob, dynamics)}")
 
     def snapshot(step):
         theta = state[0]
@@ -356,7 +364,7 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
     if group is None:
         group = max(1, min(trials, (1 << 22) // (P * dynamics.per_step)))
     group = count(group, "group")
-    bound = _check_stable(prob, dynamics, rates)
+    _check_stable(prob, dynamics, rates)
     L, K = len(rates), len(steps)
     shape = (L, trials, K)
     out = {k: np.full(shape, np.nan) for k in ("test", "train", "displacement")}
@@ -385,7 +393,7 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
                                        device=theta0.device) for d in draws]
             for li, rate in enumerate(rates):
                 records = _trajectory(prob, dynamics, rate, rows, stacked, steps, theta0,
-                                      ids, bound, test_loss, bar)
+                                      ids, test_loss, bar)
                 for k, (test, train, d) in enumerate(records):
                     out["test"][li, ids.start:ids.stop, k] = test
                     out["train"][li, ids.start:ids.stop, k] = train

@@ -17,7 +17,8 @@ orthonormal ``V``, ``z`` are the coordinates of ``theta - theta_0`` in it),
 and it plugs in where float statistics are needed:
 :func:`symsgd.resummed_loss` and :func:`symsgd.resummed_displacement`
 (numeric evaluation), :mod:`symsgd.lyapunov` and :mod:`symsgd.phase_space`
-(``H`` and ``C``), and compiled kernels (:meth:`Restricted.statistics`).
+(``H`` and ``C``), and compiled kernels and :meth:`Series.evaluate
+<symsgd.Series.evaluate>` (through :meth:`Restricted.cumulant`).
 With ``V`` the identity it is the whole landscape, densely.
 
 >>> import numpy as np
