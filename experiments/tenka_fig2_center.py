@@ -16,7 +16,7 @@ prediction agrees with the simulation at the smallest learning rate within
 truncation error).
 
 Usage: ``python experiments/tenka_fig2_center.py [OUTDIR] [--quick] [--trials 1000]
-[--inits 3] [--convnet]`` (about a minute by default on 2 cores; the convnet adds about
+[--inits 3] [--convnet]`` (a few minutes by default on 2 cores; the convnet adds about
 20 minutes).
 """
 
@@ -42,7 +42,7 @@ problems = [("logistic0", 0)] + [("logistic", args.seed + i) for i in range(init
 if args.convnet:
     problems.append(("convnet", args.seed))
 
-points, rows = [], []
+points, rows, gap_net = [], [], None
 for model, seed in problems:
     net = digits_net(model, seed=seed)
     common = dict(lr=rates, trials=trials // 4 if model == "convnet" else trials, seed=args.seed)
@@ -60,7 +60,7 @@ for model, seed in problems:
         if abs(row["gd_minus_sgd"]) > 3 * row["gd_se"]:
             assert abs(row["gdc_minus_sgd"]) < abs(row["gd_minus_sgd"]), row
     points.append((f"{model} (init {seed})", gd_d[:, -1], gdc_d[:, -1]))
-    if model == "logistic":
+    if model == "logistic" and gap_net is None:             # the first Xavier draw
         gap_runs, gap_net = sgd_runs, net
 
 # the generalization gap of SGD on the first Xavier logistic regression, against order 2
