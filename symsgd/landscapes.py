@@ -93,29 +93,57 @@ def mean_estimation(*, hessian=1, noise=1, l2: bool = False, init=0) -> Landscap
                      (init, 0), name="MEAN ESTIMATION (l2)")
 
 
-def shifting_valleys() -> Landscape:
+def shifting_valleys(*, init=(1, 1)) -> Landscape:
     """Shifting Valleys (perturbative-analysis note, 2.0): ``A + (B - A x)^2 - A^2``.
 
-    Standard normal ``x``, initialized at ``(A, B) = (1, 1)``.
+    Standard normal ``x``.
+
+    Args:
+        init: the initial ``(A, B)`` (the note's ``(1, 1)`` by default).
+
+    Raises:
+        LandscapeError: ``init`` without two entries.
+        InputTypeError: a string (never parsed), a float or another non-SymPy entry.
 
     >>> shifting_valleys().G
     [1, 2]
+    >>> shifting_valleys(init=(2, sympy.Rational(1, 2))).C
+    [[33, 4], [4, 16]]
     """
     A, B, x = sympy.symbols("A B x", real=True)
-    return Landscape(A + (B - A * x)**2 - A**2, (A, B), (x,), (1, 1), name="Shifting Valleys")
+    return Landscape(A + (B - A * x)**2 - A**2, (A, B), (x,), _pair(init),
+                     name="Shifting Valleys")
 
 
-def valley_of_death() -> Landscape:
+def valley_of_death(*, init=(1, 1)) -> Landscape:
     """Valley of Death (perturbative-analysis note, 2.1): ``A + (B - A x)^4 - 3 A^4``.
 
-    Standard normal ``x``, initialized at ``(A, B) = (1, 1)``.  Its expected
-    loss is ``A + 6 A^2 B^2 + B^4`` (the note prints ``2 A^2 B^2``: an erratum).
+    Standard normal ``x``.  Its expected loss is ``A + 6 A^2 B^2 + B^4`` (the note
+    prints ``2 A^2 B^2``: an erratum).
+
+    Args:
+        init: the initial ``(A, B)`` (the note's ``(1, 1)`` by default).
+
+    Raises:
+        LandscapeError: ``init`` without two entries.
+        InputTypeError: a string (never parsed), a float or another non-SymPy entry.
 
     >>> valley_of_death().G
     [13, 16]
+    >>> valley_of_death(init=(0, 1)).G
+    [1, 4]
     """
     A, B, x = sympy.symbols("A B x", real=True)
-    return Landscape(A + (B - A * x)**4 - 3 * A**4, (A, B), (x,), (1, 1), name="Valley of Death")
+    return Landscape(A + (B - A * x)**4 - 3 * A**4, (A, B), (x,), _pair(init),
+                     name="Valley of Death")
+
+
+def _pair(init) -> tuple:
+    """The note's initial ``(A, B)``: two exact numbers."""
+    entries = _entries(init, "init")
+    if len(entries) != 2:
+        raise LandscapeError(f"init needs the two entries (A, B), got {len(entries)}")
+    return tuple(exact(v, f"init[{i}]") for i, v in enumerate(entries))
 
 
 def linear_regression(*, dim: int = 2, noise=1, true_weights=None, init=None) -> Landscape:

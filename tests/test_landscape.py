@@ -568,6 +568,26 @@ def test_zoo_valley_of_death():
     assert L.C[1, 1] == 960
 
 
+def test_zoo_note_landscapes_start_anywhere():
+    # Shifting Valleys at (A, B): grad l_x = (1 - 2 B x + 2 A x^2 - 2 A, 2 B - 2 A x), so
+    # G = (1, 2 B), C = [[4 B^2 + 8 A^2, 4 A B], [4 A B, 4 A^2]] (E x^4 = 3).
+    L = shifting_valleys(init=(-3, R(1, 2)))
+    same(L.G, [1, 1])
+    same(L.C, [[73, -6], [-6, 36]])
+    # Valley of Death at (0, 1): grad l_x = (1 - 4 x, 4), so G = (1, 4); the Hessian of l_x
+    # there is [[12 x^2, -12 x], [-12 x, 12]], so H = diag(12, 12).
+    V = valley_of_death(init=(0, 1))
+    same(V.G, [1, 4])
+    same(V.H, [[12, 0], [0, 12]])
+    assert valley_of_death(init=(1, 1)) == valley_of_death()
+    with pytest.raises(LandscapeError, match="two entries"):
+        shifting_valleys(init=(1, 2, 3))
+    with pytest.raises(InputTypeError, match="float"):
+        valley_of_death(init=(0.5, 1))
+    with pytest.raises(TypeError, match="positional"):
+        shifting_valleys((1, 1))
+
+
 def test_zoo_linear_regression():
     L = linear_regression(dim=2, noise=R(1, 2), true_weights=(2, -1), init=(1, 1))
     w0, w1 = L.params

@@ -220,6 +220,10 @@ CALLS = {
                                           None),
     "symsgd.landscapes.linear_regression": (
         lambda p: symsgd.landscapes.linear_regression(noise=p), None),
+    "symsgd.landscapes.shifting_valleys": (
+        lambda p: symsgd.landscapes.shifting_valleys(init=(p, 1)), None),
+    "symsgd.landscapes.valley_of_death": (
+        lambda p: symsgd.landscapes.valley_of_death(init=(1, p)), None),
     "symsgd.sgd": (lambda p: symsgd.sgd(p), None),
     "symsgd.gd": (lambda p: symsgd.gd(3, steps=p), None),
     "symsgd.Schedule": (lambda p: symsgd.Schedule([[p]]), None),
@@ -377,8 +381,7 @@ CALLS = {
 
 #: Entry points without user values: they must take no arguments (besides ``self``).
 NO_USER_VALUES = {
-    "symsgd.landscapes.gauss", "symsgd.landscapes.helix", "symsgd.landscapes.shifting_valleys",
-    "symsgd.landscapes.valley_of_death", "symsgd.Landscape.polynomial_degree",
+    "symsgd.landscapes.gauss", "symsgd.landscapes.helix", "symsgd.Landscape.polynomial_degree",
     "symsgd.GDSchedule.draw", "symsgd.GDSchedule.realizations", "symsgd.Schedule.realizations",
     "symsgd.SGDSchedule.realizations", "symsgd.Distribution",
     "symsgd.StandardNormal", "symsgd.schedule.BaseSchedule", "symsgd.optim.Optimizer",

@@ -29,6 +29,7 @@ from sympy.stats import Exponential, Normal
 
 from symsgd import ETA, Landscape, Series, expected_displacement, expected_loss, gd, sgd
 from symsgd.distributions import Dataset
+from symsgd.landscapes import shifting_valleys, valley_of_death
 from symsgd.tensors import Contraction, collect_contractions
 
 N, B, E, M = sympy.symbols("N B E M", integer=True, positive=True)
@@ -239,6 +240,72 @@ for L in LANDSCAPES:
         assert ex.coeff(1) == 0 and ex.coeff(2) == value(batch_effect, L, N=n, B=bs, E=ep)
 print("  = the exact engine on L1, L2 at (N, B, E) = (3,1,1) (2,1,2) (4,2,1) (4,2,2) (3,1,3)")
 
+
+
+# %% The perturbative-analysis note: its basis INT, UNC, PAS, TEM, PER
+# The note writes <(a)> = G, <(a)(a)> = E|grad l_x|^2, <(ab)(b)> = E[grad_ab l_x grad_b l_x],
+# so, with E[grad_ab l_x grad_b l_x] = (H G)_a + grad_a(tr C)/2:
+#   INT = G.G   UNC = tr C   PAS = 2 (G H G + G.grad(tr C)/2)   TEM = G.grad(tr C)   PER = H:C
+trC = Contraction.from_graph([1, 1], [[0, 1]], [(0, 1)])
+INT, UNC, PAS, TEM, PER = GG, trC, 2 * (GHG + GdC), 2 * GdC, CH
+Tn = sympy.Symbol("T", integer=True, positive=True)         # GD's steps; SGD: T = N, batch 1
+
+
+def steps2(T):
+    return T * (T - 1) / 2                                  # binomial(T, 2)
+
+
+# Its expansions, with its eta read as -eta (the sign convention it leaves undefined), and
+# what the engine derives, as functions of the basis (PAS, TEM, PER), N and GD's steps T:
+def note_sgd(pas, tem, per, N):
+    return steps2(N) * (pas / 2 + pas / 4) + N * (pas / 4 + per / 2)
+
+
+def note_gd(pas, tem, per, N, T):
+    return steps2(T) * (pas / 2 + tem / (2 * N) + pas / 4 + per / (2 * N)) \
+        + T * (pas / 4 + per / (2 * N))
+
+
+def true_sgd(pas, tem, per, N):
+    return steps2(N) * (pas - tem) + N * (pas - tem + 2 * per) / 4
+
+
+def true_gd(pas, tem, per, N, T):
+    return steps2(T) * (pas - tem + tem / (2 * N) + per / N) + T * (pas - tem + 2 * per / N) / 4
+
+
+basis = sympy.symbols("PAS TEM PER")
+for schedule, true, printed, sizes in ((sgd(N), true_sgd, note_sgd, (N,)),
+                                       (gd(N, steps=Tn), true_gd, note_gd, (N, Tn))):
+    series = direct(schedule, 2)
+    same(series.coeff(1), -schedule.T * INT)
+    same(series.coeff(2), true(PAS, TEM, PER, *sizes))
+    show(f"the note's basis, [eta^2] E l after {schedule}", true(*basis, *sizes),
+         paper=printed(*basis, *sizes))
+note_sgd_true, note_gd_true = true_sgd(PAS, TEM, PER, N), true_gd(PAS, TEM, PER, N, Tn)
+advantage = note_gd_true.subs(Tn, N) - note_sgd_true          # E l_GD - E l_SGD, T = N
+same(advantage, (N - 1) * TEM / 4)
+show("the note's basis, [eta^2] E l_GD - E l_SGD (T = N)", (N - 1) * basis[1] / 4,
+     paper=sympy.factor(note_gd(*basis, N, N) - note_sgd(*basis, N)))
+print("  errata: [T choose 2] carries PAS - TEM, not 3 PAS / 4, the [T] term misses -TEM/4, and\n"
+      "  GD's [T choose 2] term has PER / N, not PER / (2N); so SGD's advantage over GD at T = N\n"
+      "  has no PER term")
+# and the generalization gap grows with UNC: eta T UNC / N to leading order (both at T = N)
+same(direct(sgd(N), 1, "gap").coeff(1), UNC)
+same(direct(gd(N, steps=Tn), 1, "gap").coeff(1), Tn * UNC / N)
+show("the note's basis, [eta^1] E (test - train loss) after gd(N, steps=T)",
+     Tn * sympy.Symbol("UNC") / N)
+NOTE_LANDSCAPES = LANDSCAPES + [shifting_valleys(init=(2, -1)), valley_of_death(init=(-1, 2))]
+for L in NOTE_LANDSCAPES:
+    for n in (2, 3):
+        assert exact(sgd(n), 2, L).coeff(2) == value(note_sgd_true, L, N=n)
+        for steps in (1, 3):
+            assert exact(gd(n, steps=steps), 2, L).coeff(2) == \
+                value(note_gd_true.subs(Tn, steps), L, N=n)
+print("  = the exact engine on L1, L2, Shifting Valleys at (2, -1) and the Valley of Death at\n"
+      "    (-1, 2), N = 2, 3 (GD with T = 1, 3)")
+assert value(advantage - note_gd(PAS, TEM, PER, N, N) + note_sgd(PAS, TEM, PER, N),
+             shifting_valleys(), N=10) != 0            # the errata change the value
 
 # %% Section A.8.2: the non-Gaussian term at a minimum
 # At a test minimum (G = 0) compare SGD on a landscape with SGD on its Gaussian twin
