@@ -11,13 +11,13 @@ from test_docs import public_modules
 from symsgd_docs import _comment_of, _comments, _is_data
 
 SECTIONS = [
-    ("Front door and results", ["symsgd", "symsgd.expansion", "symsgd.series", "symsgd.measures", "symsgd.errors"]),
+    ("Front door and results", ["symsgd", "symsgd.expansion", "symsgd.approximations", "symsgd.series", "symsgd.measures", "symsgd.errors"]),
     ("Problems: landscapes, data and schedules", ["symsgd.landscape", "symsgd.landscapes", "symsgd.statistics", "symsgd.distributions", "symsgd.schedule", "symsgd.tensors"]),
     ("Routes", ["symsgd.routes", "symsgd.routes.exact", "symsgd.routes.direct", "symsgd.routes.diagrams"]),
     ("Diagrams", None),
     ("Numerics", ["symsgd.codegen", "symsgd.simulate"]),
     ("Optimizers and Lyapunov covariances", None),
-    ("Real networks", ["symsgd.nets", "symsgd.nets.landscape", "symsgd.nets.estimate", "symsgd.nets.predict", "symsgd.nets.spectrum", "symsgd.nets.restrict", "symsgd.nets.montecarlo", "symsgd.nets.dynamics", "symsgd.nets.dynamics.sgd", "symsgd.nets.dynamics.gdc", "symsgd.nets.dynamics.sde", "symsgd.nets.dynamics.svag", "symsgd.nets.models", "symsgd.nets.data"]),
+    ("Real networks", ["symsgd.nets", "symsgd.nets.landscape", "symsgd.nets.estimate", "symsgd.nets.predict", "symsgd.nets.spectrum", "symsgd.nets.restrict", "symsgd.nets.montecarlo", "symsgd.nets.campaign", "symsgd.nets.dynamics", "symsgd.nets.dynamics.sgd", "symsgd.nets.dynamics.gdc", "symsgd.nets.dynamics.sde", "symsgd.nets.dynamics.svag", "symsgd.nets.models", "symsgd.nets.data"]),
     ("Command line", ["symsgd.cli"]),
 ]
 mods = public_modules()

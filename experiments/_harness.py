@@ -15,9 +15,9 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
-import torch  # noqa: E402
+from symsgd.nets.campaign import digits_net  # noqa: E402
 
-from symsgd.nets import NetLandscape, data, models  # noqa: E402
+__all__ = ["arguments", "option", "digits_net", "save"]
 
 
 def arguments(doc: str, **extra) -> argparse.Namespace:
@@ -42,24 +42,6 @@ def option(args, name: str, full, quick):
     """The value of ``--name``: given on the command line, else ``quick`` or ``full``."""
     value = getattr(args, name)
     return value if value is not None else (quick if args.quick else full)
-
-
-def digits_net(model: str, *, seed: int = 0) -> NetLandscape:
-    """Tenka's digits problems: ``'convnet'`` (P = 2,990) or ``'logistic'`` (P = 650), with
-    standard-normal parameters (Xavier scale in the forward pass), or ``'logistic0'``
-    (logistic regression initialized at zero); cross-entropy loss."""
-    x, y = data.digits(flatten=model != "convnet")
-    if model == "convnet":
-        module = models.ConvNet((1, 8, 8), 10, seed=seed)
-    else:
-        module = models.LogisticRegression(64, 10, seed=seed)
-        if model == "logistic0":
-            with torch.no_grad():
-                for p in module.parameters():
-                    p.zero_()
-    ce = torch.nn.functional.cross_entropy
-    return NetLandscape(module, lambda out, t: ce(out, t, reduction="none"), x, y,
-                        name=f"digits {model}")
 
 
 def save(outdir: str, name: str, fig, numbers: dict) -> None:

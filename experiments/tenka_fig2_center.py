@@ -1,13 +1,14 @@
 """Tenka Figure 2 center: GDC matches SGD better than GD does; the generalization gap.
 
 For logistic regression on the digits (initialized at zero and at several Xavier draws)
-and, with ``--convnet``, the digits convnet: ``T = 10`` steps on ``N = 10`` training points: SGD (batch 1), GD
-and GDC (GD on ``l + c lr tr C_hat``, Corollary 1 with the corrected coefficient ``c =
-(N - 1) / (4 N)``), simulated with the same training set in every trial, so the
-differences from SGD are paired.  Left: ``GDC - SGD`` against ``GD - SGD`` in test loss,
-equal axes (the paper's picture: little vertical spread, much horizontal).  Right: SGD's
-generalization gap (test minus training loss) against the order-2 prediction measured on
-the network (:func:`symsgd.nets.predict` of the ``'gap'`` series).
+and, with ``--convnet``, the digits convnet: ``T = 10`` steps on ``N = 10`` training
+points: SGD (batch 1), GD and GDC (GD on ``l + c lr tr C_hat``, Corollary 1 with the
+corrected coefficient ``c = (N - 1) / (4 N)``), simulated with the same training set in
+every trial, so the differences from SGD are paired.  Left: ``GDC - SGD`` against ``GD -
+SGD`` in test loss, equal axes (the paper's picture: little vertical spread, much
+horizontal).  Right: SGD's generalization gap (test minus training loss) against the
+order-2 prediction measured on the network (:func:`symsgd.nets.predict` of the ``'gap'``
+series).
 
 Asserted: at every (initialization, learning rate) where GD's paired difference is
 resolved (more than 3 standard errors), GDC's is smaller in size; and the gap's order-2

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import textwrap
 
@@ -107,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _derive_parser(commands)
     _demo_parser(commands)
+    _simulate_parser(commands)
     return parser
 
 
@@ -495,6 +497,38 @@ def _plot(path, rates, results, coefficients, order, landscape) -> None:
     ax.figure.savefig(path, dpi=120)
     plt.close(ax.figure)
     print(f"plot saved to {path}")
+
+
+# -- symsgd simulate ------------------------------------------------------------------
+
+def _simulate_parser(commands) -> None:
+    simulate_ = commands.add_parser(
+        "simulate", help="run a checkpointed Monte Carlo campaign from a config file",
+        description="Run the Monte Carlo campaign a config file (.json or .toml) describes "
+                    "(symsgd.nets.campaign.Config: problem, dynamics, lr, trials, seed, "
+                    "record, training, chunk), in checkpointed chunks of trials; a rerun "
+                    "resumes.  The same command runs under 'torchrun --nproc_per_node=K' "
+                    "(trials spread over the ranks, the same result).  Needs torch.")
+    simulate_.add_argument("config", help="the config file")
+    simulate_.add_argument("--out", required=True, metavar="DIR",
+                           help="the campaign directory (checkpoints and results.json)")
+    _progress_flag(simulate_)
+    simulate_.set_defaults(run=_simulate, subparser=simulate_)
+
+
+def _simulate(args, parser) -> int:
+    try:
+        from .nets import campaign
+    except ImportError as error:
+        parser.error(f"symsgd simulate needs torch ({error}): pip install 'symsgd[nets]'")
+    runs = campaign.launch(args.config, args.out, progress=args.progress)
+    if int(os.environ.get("RANK", "0")) == 0:
+        mean, sem = runs.mean(), runs.sem()
+        print(f"symsgd simulate: {runs.trials} trials, recorded steps {runs.steps.tolist()}")
+        for lr, m, s in zip(runs.lr, mean, sem):
+            print(f"  lr {lr:g}: final test loss {m[-1]:.6g} +- {s[-1]:.2g}")
+        print(f"wrote {args.out}/results.json")
+    return 0
 
 
 def main(argv=None) -> int:

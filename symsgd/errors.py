@@ -31,6 +31,8 @@ __all__ = [
     "MethodError",
     "InputTypeError",
     "DataError",
+    "CheckpointError",
+    "CampaignError",
 ]
 
 
@@ -138,6 +140,18 @@ class DataError(SymsgdError, ValueError):
     >>> issubclass(DataError, ValueError)
     True
     """
+
+
+class CheckpointError(SymsgdError, ValueError):
+    """A campaign directory that belongs to another config or code version, or is not one.
+
+    Raised by :mod:`symsgd.nets.campaign`; the message names the difference.
+    """
+
+
+class CampaignError(SymsgdError, RuntimeError):
+    """A chunk of a campaign failed: the message names the rank and the trials, and the
+    original error is its ``__cause__`` (the chunks written before stay valid)."""
 
 
 class SmoothnessWarning(UserWarning):

@@ -11,8 +11,11 @@
 * GDC against SGD: the paired difference is ``O(eta^3)`` where GD's is
   ``O(eta^2)`` (fitted slope of their ratio).
 * Batched trials against a plain loop with ``torch.optim.SGD`` (momentum, Nesterov,
-  weight decay) on a torch model, to 1e-12; different groupings give identical
-  results.
+  weight decay) on a torch model, to 1e-12 (the test loss, the displacement and the
+  speed ``|theta_k - theta_{k-1}|^2`` at every recorded step); different groupings
+  give identical results.
+* The speed on a quadratic where it is known exactly: GD, heavy ball with weight
+  decay, and Euler-Maruyama substeps without noise (deterministic).
 
 Tolerances: simulated means within 4.5 standard errors (about 1 in 150,000 per
 comparison for a normal mean); fitted slopes within intervals several standard
@@ -28,8 +31,9 @@ import sympy
 torch = pytest.importorskip("torch")
 
 import symsgd  # noqa: E402
-from symsgd.errors import (InputTypeError, LandscapeError, MethodError,  # noqa: E402
-                           NonFiniteError, RangeError, ShapeError, StabilityError)
+from symsgd.errors import (InputTypeError, LandscapeError, MeasureError,  # noqa: E402
+                           MethodError, NonFiniteError, RangeError, ShapeError,
+                           StabilityError)
 from symsgd.landscapes import linear_regression, mean_estimation  # noqa: E402
 from symsgd.lyapunov import covariance_at  # noqa: E402
 from symsgd.nets import NetLandscape, Runs, simulate  # noqa: E402
@@ -209,8 +213,9 @@ def _qhm(params, lr, beta, nu, wd):
 def _plain_loop(net, schedule, lr, trials, seed, *, momentum=0.0, nesterov=False, wd=0.0,
                 nu=None):
     """Each trial alone with torch.optim.SGD (or QHM written out), its draws rebuilt from
-    the documented blocks."""
-    out = []
+    the documented blocks: the final test losses, shape ``(trials,)``, and every trial's
+    weights after each step, shape ``(trials, T + 1, P)``."""
+    out, paths = [], []
     for i in range(trials):
         b, r = divmod(i, BLOCK)
         rng = np.random.default_rng([seed, b, 0])
@@ -220,15 +225,18 @@ def _plain_loop(net, schedule, lr, trials, seed, *, momentum=0.0, nesterov=False
         opt = torch.optim.SGD([theta], lr=lr, momentum=momentum, nesterov=nesterov,
                               weight_decay=wd) if nu is None else _qhm([theta], lr, momentum,
                                                                         nu, wd)
+        path = [theta.detach().clone().numpy()]
         for t in range(schedule.T):
             rows = torch.as_tensor(index[batches[t]])
             x, y = net.point(rows)
             opt.zero_grad()
             net.losses(theta, x, y).mean().backward()
             opt.step()
+            path.append(theta.detach().clone().numpy())
         with torch.no_grad():
             out.append(float(net.loss(theta=theta)))
-    return np.array(out)
+        paths.append(path)
+    return np.array(out), np.array(paths)
 
 
 @pytest.mark.parametrize("momentum, nesterov, wd, nu", [(0.0, False, 0.0, None),
@@ -239,10 +247,53 @@ def test_batched_trials_equal_a_plain_loop(momentum, nesterov, wd, nu):
     net = mlp_net(n=12, seed=3)
     schedule = symsgd.sgd(6, batch=2, epochs=2, reshuffle="random")
     dyn = SGD(schedule, momentum=momentum, nesterov=nesterov, nu=nu, weight_decay=wd)
-    runs = simulate(net, dyn, lr=0.05, trials=7, seed=9)
-    loop = _plain_loop(net, schedule, 0.05, 7, 9, momentum=momentum, nesterov=nesterov, wd=wd,
-                       nu=nu)
+    record = [0, 1, 2, 4, 6]                                  # T = 6; steps 3 and 5 skipped
+    runs = simulate(net, dyn, lr=0.05, trials=7, seed=9, record=record)
+    loop, paths = _plain_loop(net, schedule, 0.05, 7, 9, momentum=momentum, nesterov=nesterov,
+                              wd=wd, nu=nu)
     np.testing.assert_allclose(runs.test[0, :, -1], loop, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(runs.displacement[0], np.linalg.norm(paths[:, record] -
+                                                                    paths[:, :1], axis=2),
+                               rtol=1e-12, atol=1e-15)
+    # |theta_k - theta_{k-1}|^2, with theta_{-1} = theta_0 (no step before step 0)
+    steps = np.array(record)
+    speed = np.sum((paths[:, steps] - paths[:, np.maximum(steps - 1, 0)]) ** 2, axis=2)
+    assert np.all(speed[:, 1:] > 0) and np.all(runs.speed[0, :, 0] == 0)
+    np.testing.assert_allclose(runs.speed[0], speed, rtol=1e-10, atol=0)
+    np.testing.assert_array_equal(runs.values(measure="speed"), runs.speed)
+    np.testing.assert_allclose(runs.mean(measure="speed")[0], speed.mean(0), rtol=1e-10)
+    np.testing.assert_allclose(runs.sem(measure="speed")[0, 1:],
+                               speed[:, 1:].std(0, ddof=1) / np.sqrt(7), rtol=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["gd", "heavy_ball", "substeps"])
+def test_the_speed_on_a_quadratic_is_exact(kind):
+    """Deterministic runs on the population loss ``theta^2 / 2 + xbar theta`` (minimum
+    ``-xbar``): ``|theta_k - theta_{k-1}|^2`` at each recorded step, 0 at step 0."""
+    net = NetLandscape.from_landscape(mean_estimation(init=1), [[-1], [0], [2]])
+    xbar, lr, T, record = 1 / 3, 0.3, 7, [0, 1, 2, 5, 7]
+    if kind == "gd":                      # theta_k + xbar = (1 - lr)^k (theta_0 + xbar)
+        dyn = GD(3, steps=T)
+        theta = -xbar + (1 - lr) ** np.arange(T + 1) * (1 + xbar)
+    elif kind == "substeps":              # R Euler steps of lr / R per nominal step, no noise
+        R = 4
+        dyn = SDE(3, steps=T, batch=3, refine=R)
+        theta = -xbar + (1 - lr / R) ** (R * np.arange(T + 1)) * (1 + xbar)
+    else:                                 # torch's heavy ball: m <- mu m + g + wd theta
+        mu, wd = 0.6, 0.1
+        dyn = GD(3, steps=T, momentum=mu, weight_decay=wd)
+        theta, m = [1.0], 0.0
+        for _ in range(T):
+            m = mu * m + theta[-1] + xbar + wd * theta[-1]
+            theta.append(theta[-1] - lr * m)
+        theta = np.array(theta)
+    runs = simulate(net, dyn, lr=lr, trials=3, seed=0, record=record, training="population")
+    steps = np.array(record)
+    exact = np.where(steps > 0, (theta[steps] - theta[np.maximum(steps - 1, 0)]) ** 2, 0.0)
+    assert np.all(exact[1:] > 1e-6)
+    np.testing.assert_allclose(runs.speed[0], np.broadcast_to(exact, (3, len(record))),
+                               rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(runs.displacement[0, 0], np.abs(theta[steps] - 1), rtol=1e-12)
 
 
 def test_grouping_gives_identical_results():
@@ -254,6 +305,7 @@ def test_grouping_gives_identical_results():
         np.testing.assert_allclose(other.test, runs[0].test, rtol=1e-12, atol=0)
         np.testing.assert_allclose(other.displacement, runs[0].displacement, rtol=1e-12,
                                    atol=1e-15)
+        np.testing.assert_allclose(other.speed, runs[0].speed, rtol=1e-12, atol=1e-30)
     first = simulate(net, dyn, lr=[0.05, 0.1], trials=5, seed=3, record=[0, 1, 3])
     np.testing.assert_allclose(first.test, runs[0].test[:, :5], rtol=1e-12, atol=0)
 
@@ -330,6 +382,22 @@ def test_bad_input():
         SGD(symsgd.sgd(3), momentum=0.5, nu=0.5, nesterov=True)
     with pytest.raises(RangeError):
         SGD(symsgd.sgd(3), momentum=0.5, nu=1.5)
+
+
+def test_runs_checks_the_speed():
+    """The speed has the shape of the other per-trial measures; runs built without it (the
+    field is optional, last) refuse ``measure='speed'``."""
+    cube = np.zeros((1, 2, 3))
+    args = ([0.1], [0, 1, 2], 0, cube, cube, cube, np.zeros((1, 3, 1)), np.zeros((1, 3, 1)),
+            np.ones((1, 2), dtype=bool))
+    assert Runs(*args, speed=cube).mean(measure="speed").shape == (1, 3)
+    with pytest.raises(ShapeError, match="speed"):
+        Runs(*args, speed=np.zeros((1, 2, 2)))
+    with pytest.raises(InputTypeError, match="speed"):
+        Runs(*args, speed=np.full((1, 2, 3), "x"))
+    with pytest.raises(MeasureError, match="without the speed"):
+        Runs(*args).values(measure="speed")
+    assert Runs(*args).mean(measure="displacement").shape == (1, 3)
 
 
 def test_divergence_names_trial_and_step_and_keeps_what_finished():

@@ -360,6 +360,22 @@ CALLS = {
         2, steps=1), lr=p, trials=2), None),
     "symsgd.nets.Runs": (lambda p: symsgd.nets.Runs(p, [0], 0, [[[0.0]]], [[[0.0]]], [[[0.0]]],
                                                     [[[0.0]]], [[[0.0]]], [[True]]), None),
+    "symsgd.approximations.sde_expected_loss": (
+        lambda p: symsgd.approximations.sde_expected_loss(landscape(), 1, steps=p), None),
+    "symsgd.approximations.sde_expected_displacement": (
+        lambda p: symsgd.approximations.sde_expected_displacement(landscape(), 1, steps=2,
+                                                                  kind=p), None),
+    "symsgd.approximations.approximation_loss": (
+        lambda p: symsgd.approximations.approximation_loss("svag", 1, steps=2, l=p), None),
+    "symsgd.approximations.approximation_displacement": (
+        lambda p: symsgd.approximations.approximation_displacement(p, 1, steps=2), None),
+    "symsgd.approximations.svag_weight": (
+        lambda p: symsgd.approximations.svag_weight(p), None),
+    "symsgd.nets.campaign.Config": (lambda p: symsgd.nets.campaign.Config(
+        {"landscape": "gauss"}, {"name": "GD", "N": 2}, lr=p, trials=2), None),
+    "symsgd.nets.campaign.run": (lambda p: symsgd.nets.campaign.run(p, "out"), None),
+    "symsgd.nets.campaign.launch": (lambda p: symsgd.nets.campaign.launch(p, "out"), None),
+    "symsgd.nets.campaign.digits_net": (lambda p: symsgd.nets.campaign.digits_net(p), None),
     "symsgd.nets.dynamics.SGD": (lambda p: symsgd.nets.dynamics.SGD(p), None),
     "symsgd.nets.dynamics.GD": (lambda p: symsgd.nets.dynamics.GD(3, steps=p), None),
     "symsgd.nets.dynamics.GDC": (lambda p: symsgd.nets.dynamics.GDC(p, steps=2), None),

@@ -12,10 +12,12 @@ Needs the ``nets`` extra (torch; scikit-learn for the bundled digits data):
   statistics, for the resummed form and the Lyapunov and phase-space predictions;
 * :func:`simulate`: Monte Carlo of SGD, GD, GDC, SDE, noisy GD and SVAG
   (:mod:`symsgd.nets.dynamics`) on networks and landscapes, trials batched, paired (:class:`Runs`);
+* :mod:`symsgd.nets.campaign`: long runs of :func:`simulate` from a config file, in
+  checkpointed chunks, spread over ``torch.distributed`` ranks (``symsgd simulate``);
 * :mod:`symsgd.nets.models` and :mod:`symsgd.nets.data`: the papers' models and local data.
 """
 
-from . import data, dynamics, models
+from . import campaign, data, dynamics, models
 from .estimate import Estimates, estimate
 from .landscape import NetLandscape
 from .montecarlo import Runs, simulate
@@ -25,4 +27,4 @@ from .spectrum import Subspace, hessian_operator, top_subspace
 
 __all__ = ["NetLandscape", "Estimates", "estimate", "Prediction", "predict", "Subspace",
            "hessian_operator", "top_subspace", "Restricted", "restrict", "Runs", "simulate",
-           "dynamics", "models", "data"]
+           "campaign", "dynamics", "models", "data"]

@@ -14,8 +14,10 @@ is the data law, or a :class:`~symsgd.Landscape`) for many independent trials.
   grouped, and two optimizers run with the same ``seed`` see the same training
   set in every trial: their comparisons are *paired* (:meth:`Runs.paired`), as in
   Tenka's section C.3.2.  Every learning rate reuses the same draws.
-* The result keeps every trial's test loss, training loss and displacement norm
-  at the recorded steps, and the mean weights with their standard errors.
+* The result keeps every trial's test loss, training loss, displacement norm
+  ``|theta_k - theta_0|`` and speed ``|theta_k - theta_{k-1}|^2`` (Kunin et al.'s
+  ``|delta_k|^2``) at the recorded steps, and the mean weights with their standard
+  errors.
 
 >>> from symsgd import sgd
 >>> from symsgd.landscapes import mean_estimation
@@ -26,6 +28,8 @@ is the data law, or a :class:`~symsgd.Landscape`) for many independent trials.
 (2, 2000, 2)
 >>> bool(abs(runs.weights[0, -1, 0] - 0.9**4) < 4 * runs.weights_sem[0, -1, 0])
 True
+>>> runs.mean(measure="speed")[:, 0]    # |theta_k - theta_{k-1}|^2: no step before k = 0
+array([0., 0.])
 >>> gd_runs = simulate(L, GD(4, steps=4), lr=[0.1, 0.2], trials=2000, seed=0)
 >>> diff, se = runs.paired(gd_runs)       # SGD minus GD, trial by trial
 >>> diff.shape
@@ -35,7 +39,7 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 import torch
@@ -55,7 +59,7 @@ __all__ = ["Runs", "simulate"]
 BLOCK = 256
 
 #: The per-trial measures a :class:`Runs` keeps.
-MEASURES = ("test", "train", "gap", "displacement")
+MEASURES = ("test", "train", "gap", "displacement", "speed")
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,11 +72,15 @@ class Runs:
         seed: the seed the trials were drawn from (paired comparisons need equal seeds).
         test: the test loss (the loss under the data law), shape ``(L, trials, K)``.
         train: the training loss (mean over the trial's ``N`` points), same shape.
-        displacement: ``|theta - theta_0|``, same shape.
+        displacement: ``|theta_k - theta_0|``, same shape.
         weights, weights_sem: the mean of ``theta`` over trials and its standard
             error, shape ``(L, K, P)``.
         complete: which ``(learning rate, trial)`` pairs ran to the end, shape ``(L, trials)``
             (all, unless the run stopped on a non-finite value; the rest are NaN).
+        speed: ``|theta_k - theta_{k-1}|^2``, the squared length of the last nominal step
+            before each recorded step ``k`` (all of its substeps), shape ``(L, trials, K)``;
+            0 at ``k = 0``, where no step has been taken.  ``None`` in runs built without
+            it (then :meth:`values` refuses ``'speed'``).
     """
 
     lr: np.ndarray
@@ -84,10 +92,12 @@ class Runs:
     weights: np.ndarray
     weights_sem: np.ndarray
     complete: np.ndarray
+    _: KW_ONLY
+    speed: np.ndarray | None = None
 
     def __post_init__(self):
         for name in ("lr", "steps", "test", "train", "displacement", "weights", "weights_sem",
-                     "complete"):
+                     "complete") + (() if self.speed is None else ("speed",)):
             value = np.array(no_text(getattr(self, name), name))
             if value.dtype.kind not in "biuf":
                 raise InputTypeError(f"{name} must be a numeric array, got {value.dtype}")
@@ -96,7 +106,7 @@ class Runs:
         L, K = len(self.lr), len(self.steps)
         if self.test.ndim != 3 or self.test.shape[0] != L or self.test.shape[2] != K:
             raise ShapeError(f"test must have shape ({L}, trials, {K}), got {self.test.shape}")
-        for name in ("train", "displacement"):
+        for name in ("train", "displacement") + (() if self.speed is None else ("speed",)):
             if getattr(self, name).shape != self.test.shape:
                 raise ShapeError(f"{name} must have shape {self.test.shape}")
         if self.complete.shape != self.test.shape[:2]:
@@ -112,9 +122,12 @@ class Runs:
 
     def values(self, *, measure: str = "test") -> np.ndarray:
         """Every trial's ``measure`` (``'test'``, ``'train'``, ``'gap'`` = test minus train,
-        ``'displacement'``), shape ``(L, trials, K)``."""
+        ``'displacement'`` = ``|theta_k - theta_0|``, ``'speed'`` = ``|theta_k -
+        theta_{k-1}|^2``), shape ``(L, trials, K)``."""
         if measure not in MEASURES:
             raise MeasureError(f"measure must be one of {MEASURES}, got {measure!r}")
+        if measure == "speed" and self.speed is None:
+            raise MeasureError("these runs were built without the speed")
         if measure == "gap":
             return self.test - self.train
         return getattr(self, measure)
@@ -260,14 +273,17 @@ class _Draws:
             hi = min(ids.stop, (b + 1) * BLOCK) - b * BLOCK
             data, draws = self.block(b)
             parts.append((data[lo:hi], [d[lo:hi] for d in draws]))
-        data = np.concatenate([p[0] for p in parts])
+        # C order: the population broadcast over trials would concatenate trial-minor,
+        # and the per-sample losses over such rows are about 15 times slower
+        data = np.ascontiguousarray(np.concatenate([p[0] for p in parts]))
         draws = [np.concatenate([p[1][j] for p in parts]) for j in range(len(parts[0][1]))]
         return data, draws
 
 
 def _trajectory(prob, dynamics, rate, rows, draws, steps, theta0, ids, test_loss, bar):
-    """One group of trials at one learning rate: ``[(test, train, theta - theta_0)]`` per
-    recorded step, as numpy arrays (or NonFiniteError naming the first trial that failed)."""
+    """One group of trials at one learning rate: ``[(test, train, theta - theta_0, speed)]``
+    per recorded step, as numpy arrays (or NonFiniteError naming the first trial that failed);
+    the speed is ``|theta_k - theta_{k-1}|^2`` (0 at step 0)."""
     a, b = _update(dynamics.optimizer(rate))
     G, R = len(ids), dynamics.substeps
     state = [theta0.expand(G, -1).clone()] + [torch.zeros_like(theta0.expand(G, -1))
@@ -288,10 +304,12 @@ def _trajectory(prob, dynamics, rate, rows, draws, steps, theta0, ids, test_loss
         bad = ~(torch.isfinite(test) & torch.isfinite(train))
         if bad.any():
             fail(bad, step)
+        speed = ((theta - previous) ** 2).sum(1) if step > 0 else theta.new_zeros(G)
         return (test.cpu().numpy(), train.cpu().numpy(),
-                (theta.detach() - theta0).cpu().numpy())
+                (theta.detach() - theta0).cpu().numpy(), speed.detach().cpu().numpy())
 
     records = [snapshot(0)] if steps[0] == 0 else []
+    previous = state[0]                     # theta at the nominal step before a recorded one
     for t in range(dynamics.T * R):
         d = dynamics.direction(prob, state[0], rows, [s[t] for s in draws], rate)
         state = [sum(a[i, j] * state[j] for j in range(len(a)) if a[i, j] != 0) + b[i] * d
@@ -302,12 +320,14 @@ def _trajectory(prob, dynamics, rate, rows, draws, steps, theta0, ids, test_loss
         bar.update(G)
         if (t + 1) % R == 0 and (t + 1) // R in steps:
             records.append(snapshot((t + 1) // R))
+        if (t + 1) % R == 0 and (t + 1) // R + 1 in steps:
+            previous = state[0]             # each step builds new tensors: no copy needed
     return records
 
 
 def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, record=None,
-             training: str = "sampled", group: int | None = None, dtype=torch.float64,
-             device=None, progress: bool | None = None) -> Runs:
+             training: str = "sampled", group: int | None = None, first: int = 0,
+             dtype=torch.float64, device=None, progress: bool | None = None) -> Runs:
     """Run ``dynamics`` on ``problem`` for ``trials`` independent trials at each learning rate.
 
     Args:
@@ -328,6 +348,10 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
             the trials then differ only in the optimizer's draws).
         group: how many trials advance together (default: about ``2**22`` floats of
             per-sample gradients per step); results do not depend on it.
+        first: the index of the first trial: the run holds trials ``first, ...,
+            first + trials - 1`` (each trial's draws depend only on its index and the seed,
+            so runs of consecutive ranges concatenate to one run; :mod:`symsgd.nets.campaign`
+            checkpoints and distributes them this way).
         dtype, device: of a landscape's tensors (a NetLandscape keeps its own).
         progress: show a progress bar (True, False, or None: automatic).
 
@@ -350,6 +374,7 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
     rates = _rates(lr)
     trials = count(trials, "trials", low=2)
     seed = _seed(seed)
+    first = count(first, "first", low=0)
     steps = _record(record, dynamics.T)
     if training not in ("sampled", "population"):
         raise MethodError(f"training must be 'sampled' or 'population', got {training!r}")
@@ -367,7 +392,7 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
     _check_stable(prob, dynamics, rates)
     L, K = len(rates), len(steps)
     shape = (L, trials, K)
-    out = {k: np.full(shape, np.nan) for k in ("test", "train", "displacement")}
+    out = {k: np.full(shape, np.nan) for k in ("test", "train", "displacement", "speed")}
     w_sum, w_sq = np.zeros((L, K, P)), np.zeros((L, K, P))
     complete = np.zeros((L, trials), dtype=bool)
     theta0 = prob.theta0.detach()
@@ -378,7 +403,8 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
             mean = w_sum / n
             var = (w_sq - n * mean ** 2) / (n - 1)
         return Runs(rates, steps, seed, out["test"], out["train"], out["displacement"],
-                    mean + theta0.cpu().numpy(), np.sqrt(np.maximum(var, 0) / n), complete)
+                    mean + theta0.cpu().numpy(), np.sqrt(np.maximum(var, 0) / n), complete,
+                    speed=out["speed"])
 
     test_loss = torch.func.vmap(prob.test_loss)
     source = _Draws(prob, dynamics, seed, training)
@@ -386,21 +412,23 @@ def simulate(problem, dynamics: Dynamics, *, lr, trials: int, seed: int = 0, rec
                leave=False, disable=_quiet(progress, L * trials * dynamics.T * R * P * N < 10**8))
     try:
         for start in range(0, trials, group):
-            ids = range(start, min(start + group, trials))
+            ids = range(first + start, first + min(start + group, trials))
             data, draws = source(ids)
+            rows_out = slice(start, min(start + group, trials))
             rows = prob.rows(data)
             stacked = [torch.as_tensor(np.ascontiguousarray(np.swapaxes(d, 0, 1)),
                                        device=theta0.device) for d in draws]
             for li, rate in enumerate(rates):
                 records = _trajectory(prob, dynamics, rate, rows, stacked, steps, theta0,
                                       ids, test_loss, bar)
-                for k, (test, train, d) in enumerate(records):
-                    out["test"][li, ids.start:ids.stop, k] = test
-                    out["train"][li, ids.start:ids.stop, k] = train
-                    out["displacement"][li, ids.start:ids.stop, k] = np.linalg.norm(d, axis=1)
+                for k, (test, train, d, speed) in enumerate(records):
+                    out["test"][li, rows_out, k] = test
+                    out["train"][li, rows_out, k] = train
+                    out["displacement"][li, rows_out, k] = np.linalg.norm(d, axis=1)
+                    out["speed"][li, rows_out, k] = speed
                     w_sum[li, k] += d.sum(0)
                     w_sq[li, k] += (d ** 2).sum(0)
-                complete[li, ids.start:ids.stop] = True
+                complete[li, rows_out] = True
     except NonFiniteError as error:
         error.partial = result()
         raise
