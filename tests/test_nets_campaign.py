@@ -57,6 +57,13 @@ def test_a_campaign_is_one_simulate_call(tmp_path):
     np.testing.assert_array_equal(summary["sem"]["gap"], plain.sem(measure="gap"))
 
 
+def test_rank_0_shows_its_chunks_on_request(tmp_path, capsys):
+    run(config(), tmp_path / "a", progress=True)
+    assert "chunks: 100%" in capsys.readouterr().err
+    run(config(), tmp_path / "b", progress=False)
+    assert "chunks" not in capsys.readouterr().err
+
+
 def test_simulate_first_shifts_the_trial_indices():
     c = config()
     problem, dynamics = c.build()

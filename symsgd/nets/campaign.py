@@ -390,7 +390,8 @@ def run(config: Config, outdir, *, progress: bool | None = None, device=None) ->
     full = {k: np.zeros((L, config.trials, K)) for k in ARRAYS + ("complete",)}
     sums = np.zeros((n_chunks, 2, L, K, P))
     mine = range(rank, n_chunks, world)
-    bar = tqdm(total=len(mine), desc="chunks", disable=_quiet(progress, n_chunks > 1) or rank > 0)
+    quiet = True if rank > 0 else _quiet(progress, n_chunks < 2)     # rank 0 shows progress
+    bar = tqdm(total=len(mine), desc="chunks", disable=quiet)
     for i in mine:
         first = i * config.chunk
         size = min(config.chunk, config.trials - first)
