@@ -116,7 +116,7 @@ def train(B, seed):
     return lr, steps, out, identity, loss
 
 
-def equilibrium(lr, steps, rec):
+def equilibrium(lr, rec):
     """Eq. 14 over the last quarter of training: ``(2 - lr wd) wd R - lr (G + N)`` relative
     to ``(2 - lr wd) wd R`` (ratio of trial means, its standard error over trials) and the
     allowance ``exp(-2 lr wd k_0)`` for the relaxation not yet finished at the window's start
@@ -138,7 +138,7 @@ for B in BATCHES:
     ratio = rec["G"] / rec["N"]
     k0 = len(rec["step"]) * 3 // 4
     end = ratio[:, k0:].mean(1)
-    resid, resid_se, relax = equilibrium(lr, steps, rec)
+    resid, resid_se, relax = equilibrium(lr, rec)
     final_ratio.append(end.mean())
     final_se.append(end.std(ddof=1) / np.sqrt(trials))
     final_loss.append(loss.mean())

@@ -221,6 +221,35 @@ def test_the_sde_is_the_leading_part_of_sgd_contraction_by_contraction():
 
 
 # -------------------------------------------------------------- Monte Carlo
+#: The Monte Carlo checks: a 5-point Shifting Valleys trained on its whole population with
+#: batch 1, 8 steps at this learning rate, 40,000 runs.
+MC_POINTS, MC_STEPS, MC_LR = [-2, -1, 0, 1, 2], 8, 0.0125
+
+
+def _agrees_with_simulation(make, series):
+    """Simulate ``make(N, steps)`` and check its final test loss against ``series(L, order,
+    batch)``: within 4 standard errors plus ``|c4| eta^4`` of the order-3 series at batch 1,
+    and more than twice that from the same process with half the noise (batch 2).
+    Returns the landscape and the runs."""
+    pytest.importorskip("torch")
+    from symsgd.nets import simulate
+
+    a, b, x = sympy.symbols("A B x", real=True)
+    L = symsgd.Landscape(a + (b - a * x)**2 - a**2, (a, b), (x,), (R(-1, 2), R(1, 4)),
+                         distribution=Dataset(MC_POINTS), name="Shifting Valleys, 5 points")
+    runs = simulate(L, make(len(MC_POINTS), MC_STEPS), lr=[MC_LR], trials=40000, seed=0,
+                    training="population")
+    mean, sem = runs.mean()[0, -1], runs.sem()[0, -1]
+    order4 = series(L, 4, 1)
+    allowance = 4 * sem + abs(float(order4.coeff(4))) * MC_LR**4
+    predicted = float(order4.truncate(3)(MC_LR))
+    print(f"\nsimulated {mean:.6f} +- {sem:.1e}, series {predicted:.6f}, allowance {allowance:.1e}")
+    assert abs(mean - predicted) < allowance
+    half_noise = float(series(L, 3, 2)(MC_LR))
+    assert abs(mean - half_noise) > 2 * allowance
+    return L, runs
+
+
 def test_euler_maruyama_agrees_with_the_series():
     """symsgd.nets.dynamics.SDE (Euler-Maruyama, refine substeps) on a finite population,
     training on the whole population with batch 1: its drift is -grad l and its noise
@@ -228,29 +257,16 @@ def test_euler_maruyama_agrees_with_the_series():
     process expanded here.  The order-3 series is within 4 standard errors plus |c4| eta^4;
     the SDE with half the noise (batch=2) is not."""
     pytest.importorskip("torch")
-    from symsgd.nets import simulate
     from symsgd.nets.dynamics import SDE
 
-    a, b, x = sympy.symbols("A B x", real=True)
-    points = [-2, -1, 0, 1, 2]
-    L = symsgd.Landscape(a + (b - a * x)**2 - a**2, (a, b), (x,), (R(-1, 2), R(1, 4)),
-                         distribution=Dataset(points), name="Shifting Valleys, 5 points")
-    steps, lr = 8, 0.0125
-    runs = simulate(L, SDE(len(points), steps=steps, refine=16), lr=[lr], trials=40000, seed=0,
-                    training="population")
-    mean, sem = runs.mean()[0, -1], runs.sem()[0, -1]
-    series = sde_expected_loss(L, 4, steps=steps)
-    allowance = 4 * sem + abs(float(series.coeff(4))) * lr**4
-    predicted = float(series.truncate(3)(lr))
-    print(f"\nsimulated {mean:.6f} +- {sem:.1e}, series {predicted:.6f}, allowance {allowance:.1e}")
-    assert abs(mean - predicted) < allowance
-    half_noise = float(sde_expected_loss(L, 3, steps=steps, batch=2)(lr))
-    assert abs(mean - half_noise) > 2 * allowance
-    weights = sde_expected_displacement(L, 4, steps=steps)
+    L, runs = _agrees_with_simulation(
+        lambda N, steps: SDE(N, steps=steps, refine=16),
+        lambda L, order, batch: sde_expected_loss(L, order, steps=MC_STEPS, batch=batch))
+    weights = sde_expected_displacement(L, 4, steps=MC_STEPS)
     moved = runs.weights[0, -1] - np.array([float(v) for v in L.init])
     for i in range(2):
-        bound = 4 * runs.weights_sem[0, -1, i] + abs(float(weights.coeff(4)[i])) * lr**4
-        assert abs(moved[i] - float(weights.truncate(3)(lr)[i])) < bound
+        bound = 4 * runs.weights_sem[0, -1, i] + abs(float(weights.coeff(4)[i])) * MC_LR**4
+        assert abs(moved[i] - float(weights.truncate(3)(MC_LR)[i])) < bound
 
 
 # ------------------------------------------------- noisy GD and SVAG(l): brute forces
@@ -480,24 +496,12 @@ def test_noisy_gd_by_monte_carlo():
     noisy GD expanded here.  Within 4 standard errors plus |c4| eta^4 of the order-3 series;
     the same process with half the noise (batch 2) is not."""
     pytest.importorskip("torch")
-    from symsgd.nets import simulate
     from symsgd.nets.dynamics import NoisyGD
 
-    a, b, x = sympy.symbols("A B x", real=True)
-    points = [-2, -1, 0, 1, 2]
-    L = symsgd.Landscape(a + (b - a * x)**2 - a**2, (a, b), (x,), (R(-1, 2), R(1, 4)),
-                         distribution=Dataset(points), name="Shifting Valleys, 5 points")
-    steps, lr = 8, 0.0125
-    runs = simulate(L, NoisyGD(len(points), steps=steps), lr=[lr], trials=40000, seed=0,
-                    training="population")
-    mean, sem = runs.mean()[0, -1], runs.sem()[0, -1]
-    series = approximation_loss("noisy_gd", 4, landscape=L, steps=steps)
-    allowance = 4 * sem + abs(float(series.coeff(4))) * lr**4
-    predicted = float(series.truncate(3)(lr))
-    print(f"\nsimulated {mean:.6f} +- {sem:.1e}, series {predicted:.6f}, allowance {allowance:.1e}")
-    assert abs(mean - predicted) < allowance
-    half = float(approximation_loss("noisy_gd", 3, landscape=L, steps=steps, batch=2)(lr))
-    assert abs(mean - half) > 2 * allowance
+    _agrees_with_simulation(
+        lambda N, steps: NoisyGD(N, steps=steps),
+        lambda L, order, batch: approximation_loss("noisy_gd", order, landscape=L,
+                                                   steps=MC_STEPS, batch=batch))
 
 
 # ------------------------------------------------------------------ bad input

@@ -36,6 +36,7 @@ import dataclasses
 import datetime
 import fractions
 import hashlib
+import io
 import json
 import os
 import pathlib
@@ -300,7 +301,7 @@ class _Store:
         if hashlib.sha256(blob).hexdigest() != sha.read_text().strip():
             return None
         try:
-            with np.load(npz, allow_pickle=False) as f:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as f:     # the bytes verified
                 arrays = {k: f[k] for k in f.files}
         except (OSError, ValueError):
             return None
@@ -312,11 +313,10 @@ class _Store:
 
     def write(self, i: int, arrays: dict) -> None:
         npz, sha = self._paths(i)
-        tmp = npz.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        blob = tmp.read_bytes()
-        os.replace(tmp, npz)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        blob = buffer.getvalue()
+        _atomic(npz, blob)
         _atomic(sha, hashlib.sha256(blob).hexdigest().encode())
 
 
