@@ -86,9 +86,11 @@ from ._sympify import refuse_text
 from .errors import (InputTypeError, LandscapeError, MeasureError, MethodError,
                      NotPolynomialError, RangeError, check_order)
 from .landscape import Landscape
+from .measures import root_products
+from .routes import METHODS, Request
 from .schedule import _size, sgd
 from .series import ETA, Series
-from .tensors import collect_contractions
+from .tensors import Contraction
 
 __all__ = ["KINDS", "PROCESSES", "SVAG_L", "sde_expected_loss", "sde_expected_displacement",
            "approximation_loss", "approximation_displacement", "svag_weight"]
@@ -272,7 +274,7 @@ def _notes(kind, steps, batch) -> tuple:
 
 # -------------------------------------------------------------- front door
 def sde_expected_loss(landscape, order, *, steps, batch=1, kind="sde", measure="test",
-                      eta=ETA) -> Series:
+                      moment=1, eta=ETA) -> Series:
     """The Taylor expansion of ``E[l(X_{eta T})]`` in ``eta`` for the SDE (or second-order SDE).
 
     The process stands for SGD of batch ``batch`` run for ``steps`` steps on fresh
@@ -293,6 +295,7 @@ def sde_expected_loss(landscape, order, *, steps, batch=1, kind="sde", measure="
         measure: ``'test'``, the only loss these processes have (they see no training
             set: ``'train'`` and ``'gap'`` are refused; the weights are
             :func:`sde_expected_displacement`).
+        moment: 1 for ``E[l(X)]``, 2 for ``E[l(X)^2]`` (the generator applied to ``l^2``).
         eta: the learning-rate symbol of the result.
 
     Returns:
@@ -305,7 +308,7 @@ def sde_expected_loss(landscape, order, *, steps, batch=1, kind="sde", measure="
         OrderError: an order that is not a non-negative integer.
         ScheduleError: ``steps`` or ``batch`` not a positive integer.
         MethodError: an unknown ``kind``.
-        MeasureError: a measure other than ``'test'``.
+        MeasureError: a measure other than ``'test'``, a moment other than 1 or 2.
         MomentError: a data law without the moments ``C(theta)`` needs.
 
     SGD (3 steps of batch 1) differs from the SDE at ``eta^2`` and from the
@@ -330,9 +333,10 @@ def sde_expected_loss(landscape, order, *, steps, batch=1, kind="sde", measure="
     if measure != "test":
         raise MeasureError(f"unknown measure {measure!r} for the {_LABELS[kind]}; expected "
                            "'test'")
-    coeffs = _expand(landscape, [landscape.test_loss], order, steps, kind, batch)[0]
-    return Series(tuple(coeffs), eta=eta, measure="test",
-                  label=f"test loss of the {_LABELS[kind]}", method="generator",
+    root_products("test", moment=moment)
+    coeffs = _expand(landscape, [landscape.test_loss**moment], order, steps, kind, batch)[0]
+    return Series(tuple(coeffs), eta=eta, measure="test", moment=moment,
+                  label=f"{_what('test', moment)} of the {_LABELS[kind]}", method="generator",
                   notes=_notes(kind, steps, batch))
 
 
@@ -428,67 +432,82 @@ def _check_l(l):
     return l
 
 
-def _sgd_general(order: int, vector: bool) -> list:
+def _sgd_general(order: int, measure: str, moment: int) -> list:
     """SGD's general coefficients (direct route) at ``N = T B``, in the dummies ``_T, _B``."""
-    from .expansion import expected_displacement, expected_loss   # noqa: circular at import
-    schedule = sgd(_N, batch=_B)
-    series = expected_displacement(schedule, order, method="direct") if vector else \
-        expected_loss(schedule, order, method="direct")
+    series = METHODS["direct"](Request(sgd(_N, batch=_B), order, measure=measure,
+                                       moment=moment))
     return [sympy.expand(c.xreplace({_N: _T * _B})) for c in series.coefficients]
 
 
-def _data_blocks(atom, vector: bool) -> list:
-    """The sizes of an atom's data blocks: all blocks, less the measured test loss (a mean)."""
-    sizes = [len(b) for b in atom.blocks]
-    if any(atom.kinds):
-        raise MethodError(f"{atom} has a moment block; the rules need cumulant blocks")
-    if not vector:
-        sizes.remove(1)              # the root: l (or its derivatives) at theta_0, a mean
+def _data_blocks(atoms: tuple, roots: int) -> list:
+    """The sizes of the data blocks of a product of contractions, less ``roots`` measured means.
+
+    The measured test loss (``roots`` factors of it: the moment; none for the weights) is a
+    mean, a block of one node in each factor's contraction; the other blocks are the data.
+    """
+    sizes = []
+    for atom in atoms:
+        if any(atom.kinds):
+            raise MethodError(f"{atom} has a moment block; the rules need cumulant blocks")
+        sizes.extend(len(b) for b in atom.blocks)
+    for _ in range(roots):
+        sizes.remove(1)
     return sizes
 
 
 def _map_atoms(coeff, rule):
-    """``coeff`` with each contraction ``a`` (coefficient ``c``) replaced by ``rule(a, c)``."""
+    """``coeff`` with each product of contractions ``p`` (coefficient ``c``) replaced by
+    ``rule(factors, c, p)``, ``factors`` the contractions of ``p`` with multiplicity."""
     total = sympy.S.Zero
-    for atom, c in collect_contractions(coeff).items():
-        total += rule(atom, c) if atom != 1 else c
+    for term in sympy.Add.make_args(sympy.expand(coeff)):
+        factors = []
+        for f in sympy.Mul.make_args(term):
+            base, power = f.as_base_exp()
+            if isinstance(base, Contraction):
+                factors.extend([base] * int(power))
+        if not factors:
+            total += term
+            continue
+        product = sympy.Mul(*factors)
+        total += rule(tuple(factors), sympy.expand(term / product), product)
     return sympy.expand(total)
 
 
-def _gaussian(coeffs: list, vector: bool) -> list:
-    """Noisy GD: every contraction with a data block of three or more nodes dropped."""
-    def rule(atom, c):
-        return 0 if max(_data_blocks(atom, vector), default=0) > 2 else c * atom
+def _gaussian(coeffs: list, roots: int) -> list:
+    """Noisy GD: every product with a data block of three or more nodes dropped."""
+    def rule(factors, c, product):
+        return 0 if max(_data_blocks(factors, roots), default=0) > 2 else c * product
     return [_map_atoms(c, rule) for c in coeffs]
 
 
-def _continuous(coeffs: list, vector: bool) -> list:
-    """The SDE: noisy GD with, per contraction, only ``T^(data blocks)`` kept."""
-    def rule(atom, c):
-        top = len(_data_blocks(atom, vector))
+def _continuous(coeffs: list, roots: int) -> list:
+    """The SDE: noisy GD with, per product of contractions, only ``T^(data blocks)`` kept."""
+    def rule(factors, c, product):
+        top = len(_data_blocks(factors, roots))
         poly = sympy.Poly(c, _T)
         if poly.degree() > top:
-            raise ArithmeticError(f"{atom}: degree {poly.degree()} in T above {top}")
-        return poly.coeff_monomial(_T**top) * _T**top * atom
-    return [_map_atoms(c, rule) for c in _gaussian(coeffs, vector)]
+            raise ArithmeticError(f"{product}: degree {poly.degree()} in T above {top}")
+        return poly.coeff_monomial(_T**top) * _T**top * product
+    return [_map_atoms(c, rule) for c in _gaussian(coeffs, roots)]
 
 
-def _svag(coeffs: list, vector: bool, l) -> list:
-    """SVAG(l): ``T -> l T``, ``eta -> eta / l``, each contraction times ``prod p_|block|``."""
-    def rule(atom, c):
-        weight = sympy.Mul(*(svag_weight(m, l=l) for m in _data_blocks(atom, vector)))
-        return c.xreplace({_T: l * _T}) * weight * atom
+def _svag(coeffs: list, roots: int, l) -> list:
+    """SVAG(l): ``T -> l T``, ``eta -> eta / l``, each product times ``prod p_|block|``."""
+    def rule(factors, c, product):
+        weight = sympy.Mul(*(svag_weight(m, l=l) for m in _data_blocks(factors, roots)))
+        return c.xreplace({_T: l * _T}) * weight * product
     return [_map_atoms(c, rule) / l**m for m, c in enumerate(coeffs)]
 
 
-def _general(process: str, order: int, vector: bool, l) -> list:
-    coeffs = _sgd_general(order, vector)
+def _general(process: str, order: int, measure: str, moment: int, l) -> list:
+    coeffs = _sgd_general(order, measure, moment)
+    roots = 0 if measure == "weights" else moment
     if process == "noisy_gd":
-        return _gaussian(coeffs, vector)
+        return _gaussian(coeffs, roots)
     if process == "sde":
-        return _continuous(coeffs, vector)
+        return _continuous(coeffs, roots)
     if process == "svag":
-        return _svag(coeffs, vector, l)
+        return _svag(coeffs, roots, l)
     return coeffs
 
 
@@ -515,31 +534,44 @@ def _check_process(process, order, landscape, steps, batch, l, eta):
     return order, steps, batch, l
 
 
-def _approximation(process, order, landscape, steps, batch, l, eta, vector: bool) -> Series:
+def _what(measure: str, moment: int) -> str:
+    if measure == "weights":
+        return "weight displacement"
+    return "test loss" if moment == 1 else "second moment of the test loss"
+
+
+def _approximation(process, order, landscape, steps, batch, l, eta, measure: str,
+                   moment: int = 1) -> Series:
     order, steps, batch, l = _check_process(process, order, landscape, steps, batch, l, eta)
     label = _NAMES[process].replace("(l)", f"({l})") if process == "svag" else _NAMES[process]
-    what = "weight displacement" if vector else "test loss"
+    what = _what(measure, moment)
     notes = (f"{PROCESSES[process]}; T = {steps}, B = {batch}"
              + (f", l = {l}" if process == "svag" else ""),)
     if process in KINDS and landscape is not None:
-        call = sde_expected_displacement if vector else sde_expected_loss
-        series = call(landscape, order, steps=steps, batch=batch, kind=process, eta=eta)
+        if measure == "weights":
+            series = sde_expected_displacement(landscape, order, steps=steps, batch=batch,
+                                               kind=process, eta=eta)
+        else:
+            series = sde_expected_loss(landscape, order, steps=steps, batch=batch,
+                                       kind=process, moment=moment, eta=eta)
         return Series(series.coefficients, eta=eta, measure=series.measure,
-                      label=f"{what} of the {label}", method="generator", notes=notes)
+                      moment=series.moment, label=f"{what} of the {label}", method="generator",
+                      notes=notes)
     coeffs = [sympy.expand(c.xreplace({_T: steps, _B: batch}))
-              for c in _general(process, order, vector, l)]
-    series = Series(tuple(coeffs), eta=eta, measure="weights" if vector else "test",
+              for c in _general(process, order, measure, moment, l)]
+    series = Series(tuple(coeffs), eta=eta, measure=measure, moment=moment,
                     label=f"{what} of {label}", method="direct", notes=notes)
     if landscape is None:
         return series
     value = series.evaluate(landscape)
-    return Series(tuple(sympy.expand(c) if not vector else c for c in value.coefficients),
-                  eta=eta, measure=series.measure, label=series.label, method="direct",
+    return Series(tuple(sympy.expand(c) if measure != "weights" else c
+                        for c in value.coefficients),
+                  eta=eta, measure=measure, moment=moment, label=series.label, method="direct",
                   notes=notes)
 
 
 def approximation_loss(process, order, *, landscape=None, steps, batch=1, l=None,
-                       measure="test", eta=ETA) -> Series:
+                       measure="test", moment=1, eta=ETA) -> Series:
     """The Taylor expansion of ``E[l(theta_T)]`` in ``eta`` for SGD or one of its approximations.
 
     Every process stands for single-epoch online SGD of batch ``batch`` run for
@@ -560,6 +592,8 @@ def approximation_loss(process, order, *, landscape=None, steps, batch=1, l=None
         l: SVAG's factor only: a positive integer or a SymPy expression (default
             :data:`SVAG_L`, the symbol ``l``); ``l = 1`` is SGD.
         measure: ``'test'``, the only loss all of these have (no training set).
+        moment: 1 for ``E[l(theta_T)]``, 2 for ``E[l(theta_T)^2]`` (its series are
+            polynomials in contractions, and the rules act on each product).
         eta: the learning-rate symbol of the result.
 
     Returns:
@@ -573,7 +607,7 @@ def approximation_loss(process, order, *, landscape=None, steps, batch=1, l=None
         OrderError: an order that is not a non-negative integer.
         ScheduleError: ``steps`` or ``batch`` not a positive integer.
         RangeError: ``l`` below 1 or not an integer.
-        MeasureError: a measure other than ``'test'``.
+        MeasureError: a measure other than ``'test'``, a moment other than 1 or 2.
         LandscapeError: the second-order SDE without a landscape.
 
     The non-Gaussian gap starts at ``eta^3``, with the skewness ``S``:
@@ -592,7 +626,8 @@ def approximation_loss(process, order, *, landscape=None, steps, batch=1, l=None
         raise MeasureError("the weights are approximation_displacement's")
     if measure != "test":
         raise MeasureError(f"unknown measure {measure!r}; expected 'test'")
-    return _approximation(process, order, landscape, steps, batch, l, eta, vector=False)
+    root_products("test", moment=moment)
+    return _approximation(process, order, landscape, steps, batch, l, eta, "test", moment)
 
 
 def approximation_displacement(process, order, *, landscape=None, steps, batch=1, l=None,
@@ -608,4 +643,4 @@ def approximation_displacement(process, order, *, landscape=None, steps, batch=1
     >>> approximation_displacement('noisy_gd', 2, steps=T).coeff(2)
     T**2*[G_a H_a^b]/2 - T*[G_a H_a^b]/2
     """
-    return _approximation(process, order, landscape, steps, batch, l, eta, vector=True)
+    return _approximation(process, order, landscape, steps, batch, l, eta, "weights")

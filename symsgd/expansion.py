@@ -22,17 +22,54 @@ eta**4 - 3*eta**3 + 4*eta**2 - 2*eta + 1
 
 from __future__ import annotations
 
+from . import approximations
 from .diagrams.resum import Resummed
-from .errors import LandscapeError, MeasureError
-from .routes import LOSS_MEASURES, Request, lookup
+from .errors import LandscapeError, MeasureError, MethodError
+from .routes import LOSS_MEASURES, SCHEDULE_PROCESSES, Request, lookup
+from .schedule import SGDSchedule
 from .series import ETA, Series
 from .statistics import NumericStatistics
 
-__all__ = ["expected_loss", "expected_displacement", "resummed_loss", "resummed_displacement"]
+__all__ = ["expected_loss", "expected_displacement", "resummed_loss", "resummed_displacement",
+           "PROCESSES"]
+
+#: The processes of the front door's ``process=``: ``{name: description}``.  ``'sgd'`` and
+#: ``'gdc'`` run on the schedule's training set; the others stand for single-epoch SGD on
+#: fresh samples (:mod:`symsgd.approximations`).
+PROCESSES = {**SCHEDULE_PROCESSES,
+             **{k: v for k, v in approximations.PROCESSES.items() if k not in SCHEDULE_PROCESSES}}
+
+
+def _derive(schedule, order, landscape, measure, method, moment, process, l, eta, progress):
+    """The series of ``process`` on ``schedule``, by ``method``: the front door's one path."""
+    route = lookup(method)
+    if not isinstance(process, str) or process not in PROCESSES:
+        raise MethodError(f"unknown process {process!r}; expected one of {sorted(PROCESSES)}")
+    if process in SCHEDULE_PROCESSES:
+        if l is not None:
+            raise MethodError(f"l is SVAG's factor; process={process!r} has none")
+        request = Request(schedule, order, measure=measure, moment=moment, landscape=landscape,
+                          eta=eta, process=process)
+        return route(request, progress=progress)
+    Request(schedule, order, measure=measure, moment=moment, landscape=landscape, eta=eta)
+    if not isinstance(schedule, SGDSchedule) or schedule.epochs != 1:
+        raise MethodError(f"process={process!r} stands for single-epoch SGD on fresh samples "
+                          f"(sgd(N, batch=B)); {schedule!r} reuses its training points")
+    if measure != "test" and measure != "weights":
+        raise MeasureError(f"measure {measure!r}: process={process!r} has no training set; "
+                           "use measure='test'")
+    if method == "diagrams":
+        raise MethodError(f"process={process!r} is derived from the direct route's series "
+                          "(method='direct'), or on a landscape (method='exact')")
+    if method == "exact" and landscape is None:
+        raise LandscapeError("method='exact' runs on a landscape; give one (landscape=...), or "
+                             "use method='direct' for general series")
+    return approximations._approximation(process, order, landscape, schedule.T, schedule.batch,
+                                         l, eta, measure, moment)
 
 
 def expected_loss(schedule, order, *, landscape=None, measure="test", method="exact", moment=1,
-                  eta=ETA, progress=None) -> Series:
+                  process="sgd", l=None, eta=ETA, progress=None) -> Series:
     """The Taylor expansion of ``E[s(theta_T)^moment]`` in the learning rate, to ``eta**order``.
 
     Args:
@@ -46,38 +83,55 @@ def expected_loss(schedule, order, *, landscape=None, measure="test", method="ex
             (brute-force symbolic SGD on a polynomial landscape, the default),
             ``'direct'`` (the Key Lemma) or ``'diagrams'`` (the diagram rules).
         moment: 1 for the mean, 2 for ``E[s(theta_T)^2]``.
+        process: what runs, a key of :data:`PROCESSES`: ``'sgd'`` (the schedule
+            itself, the default); ``'gdc'`` (GD on the schedule's training set plus
+            Tenka's regularizer ``c eta tr C_hat``, ``c = (N - B)/(4 N B)``, for
+            ``len(schedule)`` steps; exact route only); or an approximation of
+            single-epoch SGD on fresh samples (``sgd(N, batch=B)``, ``T = N/B``):
+            ``'noisy_gd'``, ``'svag'``, ``'sde'``, ``'sde2'``
+            (:mod:`symsgd.approximations`; test loss and its second moment,
+            ``method='direct'`` for general series, ``'exact'`` on a landscape).
+        l: SVAG's factor (``process='svag'`` only; default the symbol ``l``).
         eta: the learning-rate symbol of the result.
         progress: show a progress bar (``None``: only for long runs on a terminal).
 
     Raises:
-        MethodError: an unknown method.
+        MethodError: an unknown method or process, a route that does not expand
+            the process, an approximation of a schedule that reuses its points,
+            ``l`` for a process other than SVAG.
         MeasureError: an unknown measure or moment (``'weights'`` is
-            :func:`expected_displacement`).
+            :func:`expected_displacement`), or one the process does not have.
         InputTypeError: a schedule, landscape or ``eta`` of the wrong type.
         OrderError: an order that is not a non-negative integer.
         LandscapeError: ``method='exact'`` without a landscape.
+        RangeError: an ``l`` below 1 or not an integer.
 
     >>> import sympy
     >>> from symsgd import sgd
     >>> N = sympy.Symbol('N', integer=True, positive=True)
     >>> expected_loss(sgd(N), 1, measure='gap', method='direct').coeff(1)
     [tr C]
+
+    SGD minus its SDE (Li, Malladi and Arora) starts at ``eta^2``:
+
+    >>> sde = expected_loss(sgd(N), 2, method='direct', process='sde')
+    >>> (expected_loss(sgd(N), 2, method='direct') - sde).expand().coeff(2)
+    -N*[G H G]/2
     """
-    route = lookup(method)
     if measure not in LOSS_MEASURES:
         raise MeasureError(f"unknown measure {measure!r} for a loss; expected one of "
                            f"{LOSS_MEASURES} (the weights: expected_displacement)")
-    request = Request(schedule, order, measure=measure, moment=moment, landscape=landscape, eta=eta)
-    return route(request, progress=progress)
+    return _derive(schedule, order, landscape, measure, method, moment, process, l, eta,
+                   progress)
 
 
-def expected_displacement(schedule, order, *, landscape=None, method="exact", eta=ETA,
-                          progress=None) -> Series:
+def expected_displacement(schedule, order, *, landscape=None, method="exact", process="sgd",
+                          l=None, eta=ETA, progress=None) -> Series:
     """The Taylor expansion of ``E[theta_T - theta_0]`` in the learning rate, to ``eta**order``.
 
-    Arguments and errors as for :func:`expected_loss`; the coefficients are
-    SymPy arrays of shape ``(P,)`` on a landscape, contractions with a free
-    index without one.
+    Arguments (``process`` and ``l`` included) and errors as for
+    :func:`expected_loss`; the coefficients are SymPy arrays of shape ``(P,)`` on a
+    landscape, contractions with a free index without one.
 
     >>> import sympy
     >>> from symsgd import Landscape, gd
@@ -86,9 +140,7 @@ def expected_displacement(schedule, order, *, landscape=None, method="exact", et
     >>> expected_displacement(gd(3, steps=2), 2, landscape=L).coeff(1)
     [-2]
     """
-    route = lookup(method)
-    request = Request(schedule, order, measure="weights", landscape=landscape, eta=eta)
-    return route(request, progress=progress)
+    return _derive(schedule, order, landscape, "weights", method, 1, process, l, eta, progress)
 
 
 def _resummed(schedule, order, landscape, measure, propagator, eta) -> Resummed:

@@ -10,7 +10,7 @@ from torch.func import functional_call, grad, vmap  # noqa: E402
 
 from symsgd.errors import (BackendError, InputTypeError, MethodError, RangeError,  # noqa: E402
                            ShapeError)
-from symsgd.nets.models import ConvNet, LogisticRegression, MLP  # noqa: E402
+from symsgd.nets.models import MLP, ConvNet, LogisticRegression, _conv  # noqa: E402
 
 
 def n_params(model):
@@ -72,7 +72,7 @@ def test_seeds_reproduce_and_differ():
     assert torch.equal(flat(single), flat(a).to(torch.float32))
 
 
-@pytest.mark.parametrize("in_shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("in_shape", [(1, 8, 8), (1, 16, 16), (3, 32, 32)])
 def test_forward_shapes(in_shape):
     x = torch.rand(3, *in_shape, dtype=torch.float64)
     assert ConvNet(in_shape, 7)(x).shape == (3, 7)
@@ -111,7 +111,7 @@ def test_logistic_regression_by_hand():
     assert torch.allclose(net(x), expected, rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("in_shape", [(1, 8, 8), (3, 32, 32)])
+@pytest.mark.parametrize("in_shape", [(1, 8, 8), (1, 16, 16), (3, 32, 32)])
 def test_convnet_equals_torch_layers_with_scaled_weights(in_shape):
     c_in, side = in_shape[0], in_shape[1]
     net = ConvNet(in_shape, 10, seed=4)
@@ -205,3 +205,35 @@ def test_bad_forward_input_raises_typed_errors():
         MLP([64, 10])([[0.0] * 64])
     with pytest.raises(RangeError):
         MLP([2, 2]).reset(-3)
+
+
+@pytest.mark.parametrize("side, kernel, padding", [
+    (s, k, p) for s in (1, 2, 3, 5, 8, 9) for k in (1, 2, 3, 5) for p in range(k // 2 + 1)
+    if (s + 2 * p - k) // 2 + 1 > 0])
+def test_dense_convolution_equals_conv2d_values_and_gradients(side, kernel, padding):
+    # Every small geometry: the Toeplitz matrix against torch's convolution, forward and
+    # backward, alone and under vmap over a batch of weights (the Monte Carlo's use).
+    gen = torch.Generator().manual_seed(side * 100 + kernel * 10 + padding)
+    x = torch.randn(3, 2, side, side + 1, dtype=torch.float64, generator=gen)
+    w = torch.randn(4, 4, 2, kernel, kernel, dtype=torch.float64, generator=gen)
+    b = torch.randn(4, 4, dtype=torch.float64, generator=gen)
+
+    def conv(dense):
+        return lambda wi, bi: _conv(x, wi, bi, padding, dense=dense)
+
+    want, got = torch.func.vmap(conv(False))(w, b), torch.func.vmap(conv(True))(w, b)
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+    grads = [torch.func.vmap(torch.func.grad(lambda wi, bi, d=d: conv(d)(wi, bi).sin().sum(),
+                                             argnums=(0, 1)))(w, b) for d in (False, True)]
+    for g_conv, g_dense in zip(*grads, strict=True):
+        assert torch.allclose(g_dense, g_conv, rtol=1e-12, atol=1e-12)
+
+
+def test_convnet_chooses_the_dense_form_only_on_small_inputs():
+    # Inputs of at most 4 * 5 * 5 pixels are dense: 8x8 digits (then 3x3) both; 16x16 then
+    # 6x6 only the second; 28x28 then 12x12 neither.
+    assert ConvNet((1, 8, 8), 10)._dense == (True, True)
+    assert ConvNet((1, 16, 16), 10)._dense == (False, True)
+    assert ConvNet((1, 28, 28), 10)._dense == (False, False)
+    assert ConvNet((3, 32, 32), 10)._dense == (False, False)

@@ -191,6 +191,27 @@ def test_gdc_matches_sgd_to_second_order():
     assert abs(slope - 2) < 0.3, slope
 
 
+def test_gdc_minus_sgd_is_the_exact_engines_series():
+    """SGD - GDC on 1-d linear regression (N = T = 4, B = 1), paired, against the exact
+    engine's GDC series (``expected_loss(..., process='gdc')``) to eta^5: within 3 standard
+    errors plus the eta^5 term at every rate, where the leading eta^3 term alone is rejected
+    at lr 0.04 (the eta^4 term, 553/4 eta^4, is needed)."""
+    L = linear_regression(dim=1)
+    series = (symsgd.expected_loss(symsgd.sgd(4), 5, landscape=L)
+              - symsgd.expected_loss(symsgd.sgd(4), 5, landscape=L, process="gdc"))
+    assert series.coefficients[:3] == (0, 0, 0)
+    rates = np.array([0.01, 0.02, 0.04])
+    common = dict(lr=rates, trials=100000, seed=6)
+    diff, se = simulate(L, SGD(symsgd.sgd(4)), **common).paired(
+        simulate(L, GDC(4, steps=4), **common))
+    diff, se = diff[:, -1], se[:, -1]
+    predicted = np.array([float(series(lr)) for lr in rates])
+    next_term = np.abs(float(series.coeff(5)) * rates**5)
+    assert np.all(np.abs(diff - predicted) < 3 * se + next_term), (diff, se, predicted)
+    leading = float(series.coeff(3)) * rates[-1]**3
+    assert abs(diff[-1] - leading) > 10 * se[-1]
+
+
 # --------------------------------------------------- batching, grouping, a plain loop
 def _qhm(params, lr, beta, nu, wd):
     """Quasi-hyperbolic momentum written out (torch has none): ``m <- beta m + (1 - beta) g``,

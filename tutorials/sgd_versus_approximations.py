@@ -21,6 +21,11 @@ check each against something independent already in the package:
 * simulation (``symsgd.nets.simulate``): SGD, noisy GD and Euler-Maruyama for the SDE on a
   five-point population, plotted against the engine.
 
+GDC (Tenka's Corollary 1: GD plus ``c eta tr C_hat``, ``tr C_hat`` estimated from the
+training set) comes from the exact engine through the front door
+(``expected_loss(..., process='gdc')``): it matches SGD through ``eta^2``, and its
+``eta^3`` residual on 1-d linear regression is derived as a function of ``N``.
+
 Run top to bottom: ``python tutorials/sgd_versus_approximations.py`` (about 25 s on two
 cores; the figure goes to the directory in ``$SYMSGD_OUT``, default the current one).
 """
@@ -34,9 +39,10 @@ import numpy as np
 import sympy
 from sympy.stats import Normal
 
-from symsgd import Landscape, Series, expected_loss, sgd
+from symsgd import Landscape, Series, expected_loss, gd, sgd
 from symsgd.approximations import approximation_loss, sde_expected_loss
 from symsgd.distributions import Dataset
+from symsgd.landscapes import linear_regression
 from symsgd.nets import simulate
 from symsgd.nets.dynamics import SDE, SGD, NoisyGD
 from symsgd.tensors import contractions_in
@@ -211,6 +217,28 @@ epochs = expected_loss(sgd(2, epochs=2), 2, landscape=skewed, method="exact") \
 assert epochs.coefficients[:2] == (0, 0) and epochs.coeff(2) != 0
 print(f"  but with 2 epochs of N = 2 points (T = 4) SGD - SDE2 = {epochs}: the second-order "
       "agreement needs fresh samples")
+
+# %% GDC: GD plus Tenka's regularizer, through the first order where it differs from SGD
+# The front door takes every process by one keyword: expected_loss(schedule, order,
+# process=...).  GDC (Corollary 1) is GD on the N training points of mean l +
+# c eta tr C_hat, with tr C_hat = sum_n |g_n - g_bar|^2/(N - 1) from the training set and
+# c = (N - B)/(4 N B).  tr C_hat is a statistic of pairs of points, so only the exact engine
+# expands it (the direct route refuses it); on 1-d linear regression it matches SGD
+# through eta^2 and misses at eta^3 by -(N - 1)(11 N - 4)/(3 N), growing like N.
+regression = linear_regression(dim=1)
+n_sym = sympy.Symbol("N", integer=True, positive=True)
+residual_rule = -(n_sym - 1) * (11 * n_sym - 4) / (3 * n_sym)
+print("\nGDC on 1-d linear regression (B = E = 1), by the exact engine:")
+for n in range(2, 6):
+    residual = expected_loss(sgd(n), 3, landscape=regression) \
+        - expected_loss(sgd(n), 3, landscape=regression, process="gdc")
+    plain = expected_loss(sgd(n), 2, landscape=regression) \
+        - expected_loss(gd(n, steps=n), 2, landscape=regression)
+    assert residual.coefficients[:3] == (0, 0, 0) and plain.coeff(2) != 0
+    assert residual.coeff(3) == residual_rule.subs(n_sym, n)
+    print(f"  N = {n}: SGD - GD = {plain.coeff(2)} eta^2 + ..., "
+          f"SGD - GDC = {residual.coeff(3)} eta^3 + ...")
+print(f"  SGD - GDC at eta^3 = {residual_rule}")
 
 # %% Engine against simulation: SGD, noisy GD and the SDE on a five-point population
 # l_x(w) = w^2/2 + w^4/12 + x w, x uniform on {-1/2, -1/2, -1/2, -1/2, 2} (mean 0, C = 1,

@@ -21,10 +21,10 @@ symsgd.errors.MethodError: unknown method 'foo'; available: 'diagrams', 'direct'
 
 from ..errors import MethodError
 from . import diagrams, direct, exact
-from ._common import LOSS_MEASURES, Request, Route
+from ._common import LOSS_MEASURES, SCHEDULE_PROCESSES, Request, Route
 
-__all__ = ["METHODS", "lookup", "Request", "Route", "LOSS_MEASURES", "exact", "direct",
-           "diagrams"]
+__all__ = ["METHODS", "lookup", "Request", "Route", "LOSS_MEASURES", "SCHEDULE_PROCESSES",
+           "exact", "direct", "diagrams"]
 
 #: The routes by their ``method=`` name.
 METHODS = {route.name: route for route in (exact.ROUTE, direct.ROUTE, diagrams.ROUTE)}

@@ -17,23 +17,31 @@ become a :class:`~symsgd.Series` that records how it was derived.
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import Callable
 
 import sympy
 
-from ..errors import InputTypeError, LandscapeError, check_order
+from ..errors import InputTypeError, LandscapeError, MethodError, check_order
 from ..landscape import Landscape
 from ..measures import root_products
 from ..schedule import BaseSchedule
 from ..series import ETA, Series
 from ..tensors import evaluate_coefficients
 
-__all__ = ["Request", "Route", "LOSS_MEASURES"]
+__all__ = ["Request", "Route", "LOSS_MEASURES", "SCHEDULE_PROCESSES"]
 
 #: The measures of :func:`symsgd.expected_loss` (``'weights'`` is
 #: :func:`symsgd.expected_displacement`'s).
 LOSS_MEASURES = ("test", "train", "gap")
+
+#: The processes a route runs on a schedule's training set: ``{name: description}``.
+SCHEDULE_PROCESSES = {
+    "sgd": "the schedule's SGD",
+    "gdc": "GDC (Tenka, Corollary 1): len(schedule) GD steps on the N training points "
+           "of mean l + c eta tr C_hat, tr C_hat = sum_n |g_n - g_bar|^2/(N - 1), "
+           "c = (N - B)/(4 N B) for the schedule's batch B",
+}
 
 
 @dataclass(frozen=True)
@@ -48,11 +56,14 @@ class Request:
         landscape: a :class:`~symsgd.Landscape`, or ``None`` for symbolic
             coefficients (contractions; the exact route needs a landscape).
         eta: the learning-rate symbol of the result.
+        process: a key of :data:`SCHEDULE_PROCESSES`: ``'sgd'`` (the schedule run
+            as given) or ``'gdc'`` (GD on its training set plus Tenka's regularizer).
 
     Raises:
         InputTypeError: a schedule, landscape or ``eta`` of the wrong type.
         OrderError: an order that is not a non-negative integer.
         MeasureError: an unknown measure, or a moment it does not have.
+        MethodError: an unknown process.
 
     >>> from symsgd import sgd
     >>> Request(sgd(3), 2, measure='gap', moment=2).vector
@@ -70,6 +81,7 @@ class Request:
     moment: int = 1
     landscape: Landscape | None = None
     eta: sympy.Symbol = ETA
+    process: str = "sgd"
 
     def __post_init__(self):
         if not isinstance(self.schedule, BaseSchedule):
@@ -82,6 +94,9 @@ class Request:
                                  f"got {type(self.landscape).__name__}")
         if not isinstance(self.eta, sympy.Symbol):
             raise InputTypeError(f"eta must be a SymPy Symbol, got {type(self.eta).__name__}")
+        if not isinstance(self.process, str) or self.process not in SCHEDULE_PROCESSES:
+            raise MethodError(f"unknown process {self.process!r} for a schedule; expected one "
+                              f"of {sorted(SCHEDULE_PROCESSES)}")
 
     @property
     def vector(self) -> bool:
@@ -111,6 +126,7 @@ class Route:
             every landscape; otherwise it runs on the request's landscape,
             which it then needs.
         summary: one line on how it works.
+        processes: the keys of :data:`SCHEDULE_PROCESSES` it expands.
 
     >>> from symsgd import gd
     >>> from symsgd.routes import METHODS
@@ -123,6 +139,8 @@ class Route:
     coefficients: Callable
     symbolic: bool
     summary: str
+    _: KW_ONLY
+    processes: tuple = ("sgd",)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not isinstance(self.summary, str):
@@ -133,6 +151,10 @@ class Route:
                                  f"{self.coefficients!r}")
         if not isinstance(self.symbolic, bool):
             raise InputTypeError(f"a Route's symbolic flag is a bool, got {self.symbolic!r}")
+        if not isinstance(self.processes, tuple) \
+                or not set(self.processes) <= set(SCHEDULE_PROCESSES):
+            raise InputTypeError(f"a Route's processes are a tuple of keys of "
+                                 f"SCHEDULE_PROCESSES, got {self.processes!r}")
 
     def __call__(self, request: Request, *, progress: bool | None = None) -> Series:
         """The series of ``request`` by this route.
@@ -149,6 +171,13 @@ class Route:
         """
         if not isinstance(request, Request):
             raise InputTypeError(f"a route takes a Request, got {type(request).__name__}")
+        if request.process not in self.processes:
+            raise MethodError(f"method={self.name!r} expands {' and '.join(self.processes)}, "
+                              f"not process={request.process!r}"
+                              + (" (tr C_hat is a statistic of pairs of training points, "
+                                 "which no contraction of one point's cumulants expresses); "
+                                 "use method='exact' on a landscape"
+                                 if request.process == "gdc" else ""))
         if not self.symbolic and request.landscape is None:
             raise LandscapeError(f"method={self.name!r} runs on a landscape; give one "
                                  "(landscape=...), or use a symbolic route for general series")
@@ -159,9 +188,13 @@ class Route:
         if request.vector and isinstance(coefficients[0], list):
             coefficients[0] = [sympy.S.Zero] * len(coefficients[0])
             coefficients = [sympy.ImmutableDenseNDimArray(c) for c in coefficients]
-        return Series(tuple(coefficients), eta=request.eta, measure=request.measure,
-                      moment=request.moment, schedule=request.schedule, method=self.name,
-                      notes=_notes(request.schedule))
+        series = Series(tuple(coefficients), eta=request.eta, measure=request.measure,
+                        moment=request.moment, schedule=request.schedule, method=self.name,
+                        notes=_notes(request.schedule))
+        if request.process == "sgd":
+            return series
+        return replace(series, label=f"{series.label} of {request.process.upper()}",
+                       notes=(SCHEDULE_PROCESSES[request.process],) + series.notes)
 
 
 def _notes(schedule) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
+from fractions import Fraction
 
 import sympy
 from sympy.polys.domains import QQ
@@ -39,6 +40,7 @@ from sympy.polys.rings import ring
 from tqdm.auto import tqdm
 
 from .._progress import _quiet
+from ..errors import ScheduleError
 from ..landscape import Landscape
 from ._common import Request, Route
 
@@ -171,6 +173,54 @@ def _step(model: _Model, theta, batch):
     return new
 
 
+def _derivatives(model: _Model, powers: _Powers, n: int, dim: int):
+    """Point ``n``'s gradient ``g[i]`` and Hessian ``h[i][j]`` at the graded weights."""
+    zero = _Graded.constant(model.ring.zero, powers.theta[0].order)
+    g = [zero] * dim
+    h = [[zero] * dim for _ in range(dim)]
+    for alpha, coeff in model.terms:
+        f = model.scalar(coeff, n)
+        for i in range(dim):
+            if alpha[i] == 0:
+                continue
+            lower = alpha[:i] + (alpha[i] - 1,) + alpha[i + 1:]
+            g[i] = g[i] + powers(lower).scale(f * alpha[i])
+            for j in range(dim):
+                if lower[j]:
+                    second = lower[:j] + (lower[j] - 1,) + lower[j + 1:]
+                    h[i][j] = h[i][j] + powers(second).scale(f * alpha[i] * lower[j])
+    return g, h
+
+
+def _gdc_step(model: _Model, theta, coefficient):
+    """One GDC step: GD on ``mean_n l_n + c eta tr C_hat`` over all ``N`` points.
+
+    ``tr C_hat = sum_n |g_n - g_bar|^2 / (N - 1)``, so its gradient is
+    ``2/(N - 1) (sum_n H_n g_n - N H_bar g_bar)``.
+    """
+    dim, N = len(theta), model.N
+    powers = _Powers(theta)
+    per_point = [_derivatives(model, powers, n, dim) for n in range(N)]
+    zero = _Graded.constant(model.ring.zero, theta[0].order)
+    mean_g = [sum((g[i] for g, _ in per_point), zero).scale(model.ring(QQ(1, N)))
+              for i in range(dim)]
+    mean_h = [[sum((h[i][j] for _, h in per_point), zero).scale(model.ring(QQ(1, N)))
+               for j in range(dim)] for i in range(dim)]
+    if coefficient == 0:                   # GD itself (B = N)
+        return [t - g.times_eta() for t, g in zip(theta, mean_g, strict=True)]
+    scale = model.ring(QQ(2 * coefficient.numerator, (N - 1) * coefficient.denominator))
+    new = []
+    for i in range(dim):
+        pairs = zero
+        for g, h in per_point:
+            for j in range(dim):
+                pairs = pairs + h[i][j] * g[j]
+        for j in range(dim):
+            pairs = pairs - (mean_h[i][j] * mean_g[j]).scale(model.ring(N))
+        new.append(theta[i] - (mean_g[i] + pairs.scale(scale).times_eta()).times_eta())
+    return new
+
+
 def _measure(model: _Model, theta, measure: str):
     """The measure at ``theta`` as graded elements (one per component)."""
     if measure == "weights":
@@ -216,6 +266,14 @@ class _Expectation:
                            for key, v in bucket.items()))
 
 
+def _gdc_coefficient(schedule) -> Fraction:
+    """GDC's ``c = (N - B)/(4 N B)`` for the SGD schedule it stands for."""
+    N, B = int(schedule.N), int(schedule.batch)
+    if N < 2:
+        raise ScheduleError("GDC needs N >= 2 training points to estimate tr C")
+    return Fraction(N - B, 4 * N * B)
+
+
 def _coefficients(request: Request, progress: bool | None) -> list:
     """Exact Taylor coefficients of ``E[s(theta_T)^moment]`` in ``eta`` up to the order.
 
@@ -232,10 +290,16 @@ def _coefficients(request: Request, progress: bool | None) -> list:
     total = [[sympy.S.Zero] * width for _ in range(order + 1)]
     steps = len(realizations) * schedule.T
     bar = tqdm(total=steps, desc="exact SGD", disable=_quiet(progress, steps < 200), leave=False)
+    if request.process == "gdc":
+        realizations = ((sympy.S.One, None),)
+        coefficient = _gdc_coefficient(schedule)
     for weight, explicit in realizations:
         theta = [_Graded.constant(model.scalar(v), order) for v in landscape.init]
-        for batch in explicit.batches:
-            theta = _step(model, theta, batch)
+        for t in range(schedule.T):
+            if explicit is None:
+                theta = _gdc_step(model, theta, coefficient)
+            else:
+                theta = _step(model, theta, explicit.batches[t])
             bar.update()
         values = _measure(model, theta, request.measure)
         if request.moment == 2:
@@ -251,4 +315,5 @@ def _coefficients(request: Request, progress: bool | None) -> list:
 
 #: The exact route: brute-force symbolic SGD on the request's landscape.
 ROUTE = Route("exact", _coefficients, symbolic=False,
-              summary="SGD run symbolically on a polynomial landscape (the ground truth)")
+              summary="SGD run symbolically on a polynomial landscape (the ground truth)",
+              processes=("sgd", "gdc"))
