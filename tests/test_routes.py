@@ -107,9 +107,10 @@ def test_the_tail_evaluates_the_symbolic_coefficients_once():
 def test_the_front_door_signatures():
     """The problem positionally, every option keyword-only, one return type each."""
     expected = {
-        expected_loss: ["schedule", "order", "landscape", "measure", "method", "moment", "eta",
-                        "progress"],
-        expected_displacement: ["schedule", "order", "landscape", "method", "eta", "progress"],
+        expected_loss: ["schedule", "order", "landscape", "measure", "method", "moment",
+                        "process", "l", "eta", "progress"],
+        expected_displacement: ["schedule", "order", "landscape", "method", "process", "l", "eta",
+                                "progress"],
         resummed_loss: ["schedule", "order", "landscape", "measure", "propagator", "eta"],
     }
     for function, names in expected.items():
