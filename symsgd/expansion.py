@@ -51,6 +51,7 @@ def _derive(schedule, order, landscape, measure, method, moment, process, l, eta
         request = Request(schedule, order, measure=measure, moment=moment, landscape=landscape,
                           eta=eta, process=process)
         return route(request, progress=progress)
+    # the same checks of the schedule, order, measure, moment, landscape and eta as SGD's
     Request(schedule, order, measure=measure, moment=moment, landscape=landscape, eta=eta)
     if not isinstance(schedule, SGDSchedule) or schedule.epochs != 1:
         raise MethodError(f"process={process!r} stands for single-epoch SGD on fresh samples "

@@ -274,6 +274,19 @@ def _gdc_coefficient(schedule) -> Fraction:
     return Fraction(N - B, 4 * N * B)
 
 
+def _runs(request: Request) -> list:
+    """``[(probability, steps)]``: each step a function ``(model, theta) -> theta``.
+
+    SGD: one run per realization of the schedule, a step per batch.  GDC: one run of
+    ``T`` full-batch steps on the regularized loss (the schedule's order is irrelevant)."""
+    schedule = request.schedule
+    if request.process == "gdc":
+        step = functools.partial(_gdc_step, coefficient=_gdc_coefficient(schedule))
+        return [(sympy.S.One, [step] * int(schedule.T))]
+    return [(weight, [functools.partial(_step, batch=b) for b in explicit.batches])
+            for weight, explicit in schedule.realizations()]
+
+
 def _coefficients(request: Request, progress: bool | None) -> list:
     """Exact Taylor coefficients of ``E[s(theta_T)^moment]`` in ``eta`` up to the order.
 
@@ -285,21 +298,15 @@ def _coefficients(request: Request, progress: bool | None) -> list:
     schedule._require_concrete("the exact engine")
     model = _Model(landscape, schedule.N)
     expect = _Expectation(model)
-    realizations = schedule.realizations()
     width = landscape.dim if request.vector else 1
     total = [[sympy.S.Zero] * width for _ in range(order + 1)]
-    steps = len(realizations) * schedule.T
+    runs = _runs(request)
+    steps = sum(len(moves) for _, moves in runs)
     bar = tqdm(total=steps, desc="exact SGD", disable=_quiet(progress, steps < 200), leave=False)
-    if request.process == "gdc":
-        realizations = ((sympy.S.One, None),)
-        coefficient = _gdc_coefficient(schedule)
-    for weight, explicit in realizations:
+    for weight, moves in runs:
         theta = [_Graded.constant(model.scalar(v), order) for v in landscape.init]
-        for t in range(schedule.T):
-            if explicit is None:
-                theta = _gdc_step(model, theta, coefficient)
-            else:
-                theta = _step(model, theta, explicit.batches[t])
+        for move in moves:
+            theta = move(model, theta)
             bar.update()
         values = _measure(model, theta, request.measure)
         if request.moment == 2:
