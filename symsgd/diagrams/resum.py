@@ -77,7 +77,7 @@ from sympy import QQ
 from sympy.polys.rings import ring
 
 from ..errors import (InputTypeError, LandscapeError, MethodError, NonFiniteError, OrderError,
-                      ScheduleError, check_order)
+                      ScheduleError, StabilityError, check_order)
 from .._sympify import expression, no_text
 from ..measures import NAMES, root_products
 from ..landscape import Landscape
@@ -86,6 +86,7 @@ from ..schedule import BaseSchedule
 from ..series import ETA, Series
 from ._errors import DiagramError
 from ._integrals import continuum, integrate
+from ._transfer import asymptote, transfer, walk
 from .diagram import Diagram
 from .enumerate import enumerate_diagrams
 from .values import decorated_values
@@ -385,6 +386,28 @@ def _sweep(term: RTerm, memberships, discrete: bool, steps, eta) -> np.ndarray:
     return total
 
 
+def _homogeneous(schedule):
+    """The schedule's space-time if every step is alike (GD, single-epoch SGD), else ``None``."""
+    try:
+        return continuum(schedule)
+    except ScheduleError:
+        return None
+
+
+def _closed(term: RTerm, space, stay, end, eta) -> np.ndarray:
+    """``R[eta, i_1, ..., i_d]`` on a homogeneous space-time, in closed form (a walk of
+    ``T`` steps on the term's lattice by repeated squaring: :mod:`._transfer`)."""
+    d, E, P = term.order, stay.shape[0], stay.shape[1]
+    if d == 0:
+        return np.ones(E)
+    W = transfer(term, space.tied, stay, end)
+    if W is None:
+        return np.zeros((E,) + (P,) * d)
+    blocks = max(term.rows, default=-1) + 1
+    scale = eta ** d * float(space.rows) ** blocks
+    return walk(W, space.T) * scale.reshape((E,) + (1,) * d)
+
+
 # -- the result -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -534,17 +557,7 @@ class Resummed:
         >>> r([0.0, 0.1]).round(6)
         array([0.5     , 0.278051])
         """
-        if lr is None:
-            raise InputTypeError("lr must be a number or an array of numbers, got None")
-        try:
-            rates = np.asarray(no_text(lr, "lr"), dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            if isinstance(error, InputTypeError):
-                raise
-            raise InputTypeError(f"lr must be a number or an array of numbers, got "
-                                 f"{lr!r}") from error
-        if not np.all(np.isfinite(rates)):
-            raise NonFiniteError(f"learning rates must be finite, got {lr!r}")
+        rates = _rates(lr)
         flat = rates.reshape(-1)
         lam, kept, memberships = self._numeric
         if self.propagator == "integral":
@@ -554,8 +567,14 @@ class Resummed:
             discrete = self.propagator == "discrete"
             steps = 1.0 - flat[:, None] * lam[None, :] if discrete \
                 else np.exp(-flat[:, None] * lam[None, :])
-            values = functools.partial(_sweep, memberships=memberships, discrete=discrete,
-                                       steps=steps, eta=flat)
+            space = _homogeneous(self.schedule)
+            if space is None:
+                values = functools.partial(_sweep, memberships=memberships, discrete=discrete,
+                                           steps=steps, eta=flat)
+            else:
+                values = functools.partial(_closed, space=space, stay=steps,
+                                           end=np.ones_like(steps) if discrete else steps,
+                                           eta=flat)
         out = np.zeros(flat.shape + ((self.landscape.dim,) if self._vector else ()))
         for factor, term, K in kept:
             R = values(term)
@@ -565,10 +584,116 @@ class Resummed:
                                       [0] + ([d + 1] if self._vector else []))
         return out.reshape(rates.shape + out.shape[1:])
 
+    def _asymptote(self, lr, what: str):
+        """``(limit, velocity)`` at the learning rates ``lr``, summed over the terms."""
+        rates = _rates(lr)
+        flat = rates.reshape(-1)
+        space = _homogeneous(self.schedule)
+        if space is None or self.propagator == "integral":
+            raise ScheduleError(f"the {what} is taken on a homogeneous schedule family (GD, or "
+                                f"single-epoch SGD) with the discrete or exponential "
+                                f"propagator; got {self.schedule} ({self.propagator})")
+        lam, kept, _ = self._numeric
+        discrete = self.propagator == "discrete"
+        stay = 1.0 - flat[:, None] * lam[None, :] if discrete \
+            else np.exp(-flat[:, None] * lam[None, :])
+        end = np.ones_like(stay) if discrete else stay
+        tail = (self.landscape.dim,) if self._vector else ()
+        limit, velocity = np.zeros(flat.shape + tail), np.zeros(flat.shape + tail)
+        for factor, term, K in kept:
+            d = term.order
+            if d == 0:
+                limit += factor * K
+                continue
+            W = transfer(term, space.tied, stay, end)
+            if W is None:
+                continue
+            value, rate, bad = asymptote(W)
+            axes = list(range(1, d + 1))
+            weight = np.abs(K).reshape(K.shape[:d] + (-1,)).sum(-1) if self._vector else np.abs(K)
+            broken = np.einsum(bad.astype(np.float64), [0] + axes, weight, axes, [0]) > 0
+            if np.any(broken):
+                raise StabilityError(_no_asymptote(term, flat[broken], lam))
+            scale = factor * flat ** d * float(space.rows) ** (max(term.rows, default=-1) + 1)
+            out = [0] + ([d + 1] if self._vector else [])
+            limit += scale.reshape((-1,) + (1,) * len(tail)) * np.einsum(
+                value, [0] + axes, K, axes + ([d + 1] if self._vector else []), out)
+            velocity += scale.reshape((-1,) + (1,) * len(tail)) * np.einsum(
+                rate, [0] + axes, K, axes + ([d + 1] if self._vector else []), out)
+        shape = rates.shape + tail
+        return limit.reshape(shape), velocity.reshape(shape)
+
+    def limit(self, lr) -> np.ndarray:
+        """The ``T -> infinity`` value of the prediction at the learning rates ``lr`` (Tenka,
+        Theorem 2), for the schedule's family: GD on its ``N`` points, or SGD with its batch
+        on fresh points at every step (the number of steps is ignored).
+
+        Raises:
+            StabilityError: the value has no limit at some rate: it grows linearly in ``T``
+                along a zero-curvature direction (see :meth:`velocity`), or a direction
+                with ``|1 - lr lambda| >= 1`` (negative curvature, or ``lr >= 2/lambda``)
+                that the diagrams' edges reach.
+            ScheduleError: a schedule whose steps are not alike (several epochs), or the
+                integral propagator.
+            InputTypeError, NonFiniteError: learning rates that are not finite numbers.
+
+        >>> from symsgd import resummed_loss, sgd
+        >>> from symsgd.landscapes import mean_estimation
+        >>> r = resummed_loss(sgd(1), 2, landscape=mean_estimation(init=1))
+        >>> float(r.limit(0.1)[()])     # 1/2 + eta C / (2 (2 - eta H)) at H = C = 1
+        0.5263157894736842
+        """
+        limit, velocity = self._asymptote(lr, "limit")
+        moving = np.any(velocity.reshape(velocity.shape[:np.ndim(lr)] + (-1,)) != 0, axis=-1)
+        if np.any(moving):
+            raise StabilityError(f"the {self.label} grows linearly in T at lr = "
+                                 f"{np.asarray(lr, dtype=float)[moving].tolist()} (a valley of "
+                                 f"minima); its rate is Resummed.velocity")
+        return limit
+
+    def velocity(self, lr) -> np.ndarray:
+        """The linear growth rate per step of the prediction as ``T -> infinity``: on a valley
+        of minima, the drift velocity (Tenka, Corollary 4); zero where it has a limit.
+
+        Arguments and errors as for :meth:`limit` (but linear growth is its answer).
+
+        >>> from symsgd import resummed_displacement, sgd
+        >>> from symsgd.landscapes import helix
+        >>> v = resummed_displacement(sgd(1), 3, landscape=helix()).velocity(0.01)
+        >>> print(f"{v[2] / 0.01**2:.4f}")    # along z: (1/6)/(1 - 2 eta/3)
+        0.1678
+        """
+        return self._asymptote(lr, "velocity")[1]
+
     def __repr__(self) -> str:
         extra = "" if self.propagator == "discrete" else f", propagator={self.propagator!r}"
         return (f"Resummed({self.label}, {self.schedule}, order={self.order}, "
                 f"{len(self.terms)} terms{extra})")
+
+
+def _rates(lr) -> np.ndarray:
+    """Learning rates as a float64 array, refused unless numbers and finite."""
+    if lr is None:
+        raise InputTypeError("lr must be a number or an array of numbers, got None")
+    try:
+        rates = np.asarray(no_text(lr, "lr"), dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, InputTypeError):
+            raise
+        raise InputTypeError(f"lr must be a number or an array of numbers, got "
+                             f"{lr!r}") from error
+    if not np.all(np.isfinite(rates)):
+        raise NonFiniteError(f"learning rates must be finite, got {lr!r}")
+    return rates
+
+
+def _no_asymptote(term: RTerm, rates, lam) -> str:
+    """Why a term has neither a limit nor a linear growth at these rates."""
+    bound = 2.0 / lam.max() if lam.max() > 0 else np.inf
+    return (f"the diagram {term.diagram.text()} has no T -> infinity limit nor linear growth at "
+            f"lr = {rates.tolist()}: its edges reach a direction with |1 - lr lambda| >= 1 "
+            f"(curvature {lam.min():.3g} .. {lam.max():.3g}; stable below lr = {bound:.6g}), "
+            f"or a valley reached twice (growth faster than linear)")
 
 
 def _floats(array, what: str) -> np.ndarray:
