@@ -639,9 +639,9 @@ class Resummed:
 
         >>> from symsgd import resummed_loss, sgd
         >>> from symsgd.landscapes import mean_estimation
-        >>> r = resummed_loss(sgd(1), 2, landscape=mean_estimation(init=1))
-        >>> float(r.limit(0.1)[()])     # 1/2 + eta C / (2 (2 - eta H)) at H = C = 1
-        0.5263157894736842
+        >>> r = resummed_loss(sgd(2), 2, landscape=mean_estimation(init=1))
+        >>> print(f"{float(r.limit(0.1)):.6f}")     # eta C / (2 (2 - eta H)) at H = C = 1
+        0.026316
         """
         limit, velocity = self._asymptote(lr, "limit")
         moving = np.any(velocity.reshape(velocity.shape[:np.ndim(lr)] + (-1,)) != 0, axis=-1)
