@@ -14,6 +14,7 @@ import numbers
 __all__ = [
     "SymsgdError",
     "SmoothnessWarning",
+    "TruncationWarning",
     "ScheduleError",
     "LandscapeError",
     "MomentError",
@@ -164,5 +165,16 @@ class SmoothnessWarning(UserWarning):
     :class:`symsgd.nets.NetLandscape`.
 
     >>> issubclass(SmoothnessWarning, UserWarning)
+    True
+    """
+
+
+class TruncationWarning(UserWarning):
+    """A truncated expansion whose form at large ``T`` holds powers of ``T`` that higher
+    orders cancel (a linear growth rate is still returned, from the coefficient of ``T``).
+
+    Emitted (not raised) by :meth:`symsgd.Resummed.velocity`.
+
+    >>> issubclass(TruncationWarning, UserWarning)
     True
     """

@@ -144,19 +144,19 @@ def expected_displacement(schedule, order, *, landscape=None, method="exact", pr
     return _derive(schedule, order, landscape, "weights", method, 1, process, l, eta, progress)
 
 
-def _resummed(schedule, order, landscape, measure, propagator, eta) -> Resummed:
+def _resummed(schedule, order, landscape, measure, propagator, eta, moment=1) -> Resummed:
     numeric = isinstance(landscape, NumericStatistics)
-    request = Request(schedule, order, measure=measure,
+    request = Request(schedule, order, measure=measure, moment=moment,
                       landscape=None if numeric else landscape, eta=eta)
     if landscape is None:
         raise LandscapeError("the resummed form needs a landscape: its propagators use the "
                              "Hessian and its values the statistics at the initialization")
     return Resummed(request.schedule, landscape, request.order, measure=measure,
-                    propagator=propagator, eta=eta)
+                    moment=request.moment, propagator=propagator, eta=eta)
 
 
-def resummed_loss(schedule, order, *, landscape, measure="test", propagator="discrete",
-                  eta=ETA) -> Resummed:
+def resummed_loss(schedule, order, *, landscape, measure="test", moment=1,
+                  propagator="discrete", eta=ETA) -> Resummed:
     """The resummed prediction of the expected loss: linkless diagrams with at most ``order`` edges.
 
     Tenka's Theorem 1, truncated: propagators ``(I - eta H)^(t'-t-1) eta`` on
@@ -170,12 +170,15 @@ def resummed_loss(schedule, order, *, landscape, measure="test", propagator="dis
             :class:`~symsgd.Landscape`, or float statistics such as a network
             restricted to its top Hessian eigenvectors (:func:`symsgd.nets.restrict`).
         measure: ``'test'``, ``'train'`` or ``'gap'``.
+        moment: 1 for the mean, 2 for the second moment ``E s(theta_T)^2`` (two roots
+            at ``T``; the variance is ``moment 2 - mean^2``).
         propagator: ``'discrete'`` (exact), ``'exponential'`` or ``'integral'``
             (Remark 1; see :class:`~symsgd.Resummed`).
         eta: the learning-rate symbol of the exact form.
 
     Raises:
-        MeasureError: an unknown measure (``'weights'``: :func:`resummed_displacement`).
+        MeasureError: an unknown measure (``'weights'``: :func:`resummed_displacement`),
+            or a moment other than 1 and 2.
         MethodError: an unknown propagator.
         LandscapeError: no landscape.
         ScheduleError: a schedule with symbolic sizes.
@@ -195,7 +198,7 @@ def resummed_loss(schedule, order, *, landscape, measure="test", propagator="dis
     if measure not in LOSS_MEASURES:
         raise MeasureError(f"measure must be one of {LOSS_MEASURES}, got {measure!r}; "
                            "use resummed_displacement for the weights")
-    return _resummed(schedule, order, landscape, measure, propagator, eta)
+    return _resummed(schedule, order, landscape, measure, propagator, eta, moment)
 
 
 def resummed_displacement(schedule, order, *, landscape, propagator="discrete",

@@ -221,10 +221,62 @@ class Landscape(Named):
         """The joint cumulant ``kappa(grad^{k1} l_x, ..., grad^{km} l_x)`` at the initialization.
 
         The result has rank ``k1 + ... + km``; its axes are grouped by argument
-        in the order given.  Computed by Moebius inversion over set partitions
-        of the arguments: ``kappa = sum_pi (-1)^(|pi|-1) (|pi|-1)! prod_B E[prod_B]``.
+        in the order given.  It is the contraction of :meth:`cumulant_factors`.
+
+        >>> import sympy
+        >>> w, x = sympy.symbols('w x')
+        >>> Landscape((w - x)**4 / 4, w, x, init=[0]).cumulant(1, 1)     # Var(x^3)
+        [[15]]
         """
-        return self._tensor(orders, self._cumulant_entry)
+        kappa, coefficients = self.cumulant_factors(*orders)
+        m, rank = len(orders), sum(orders)
+        operands, start = [kappa, list(range(m))], m
+        for i, (k, C) in enumerate(zip(orders, coefficients)):
+            operands += [C, [i] + list(range(start, start + k))]
+            start += k
+        total = np.einsum(*operands, list(range(m, m + rank)))
+        entries = [sympy.sympify(x) if not isinstance(x, sympy.Basic) else
+                   x if x.is_Number else sympy.expand(x)
+                   for x in np.asarray(total, dtype=object).reshape(-1)]
+        return sympy.ImmutableDenseNDimArray(entries, (self.dim,) * rank)
+
+    def cumulant_factors(self, *orders: int) -> tuple:
+        """The joint cumulant of :meth:`cumulant` in factored form ``(kappa, coefficients)``.
+
+        Each derivative at the initialization is a sum over its *features* ``phi`` (the
+        factors that depend on the data, ``1`` for the rest) of a coefficient tensor times
+        ``phi(x)``: ``grad^k l_x = sum_phi C_k[phi] phi(x)``.  Cumulants are multilinear, so
+
+            ``kappa(grad^{k1} l_x, ...) = sum kappa(phi_1(x), ...) C_k1[phi_1] (x) ...``
+
+        with scalar cumulants of the features (Moebius inversion over set partitions of
+        the arguments, ``sum_pi (-1)^(|pi|-1) (|pi|-1)! prod_B E[prod_B phi]``).  For
+        ``m >= 2`` arguments constant features drop out.
+
+        Returns:
+            ``kappa``: an object array of shape ``(F_1, ..., F_m)``, the scalar cumulants;
+            ``coefficients``: for each argument an object array of shape
+            ``(F_i,) + (P,) * k_i`` (exact SymPy entries).
+
+        >>> import sympy
+        >>> w, x = sympy.symbols('w x')
+        >>> kappa, (C,) = Landscape((w - x)**2 / 2, w, x, init=[1]).cumulant_factors(1)
+        >>> kappa.tolist(), C.tolist()      # grad = 1 - x: features 1 and x, E[1] = 1, E[x] = 0
+        ([1, 0], [[1], [-1]])
+        """
+        orders = _orders(orders)
+        tables = [self._features(k) for k in orders]
+        if len(orders) > 1:
+            tables = [{phi: C for phi, C in t.items() if phi != sympy.S.One} for t in tables]
+        features = [list(t) for t in tables]
+        kappa = np.empty(tuple(len(f) for f in features), dtype=object)
+        for index in itertools.product(*(range(len(f)) for f in features)):
+            chosen = sorted((f[i] for f, i in zip(features, index)), key=sympy.default_sort_key)
+            kappa[index] = self._feature_cumulant(tuple(chosen))
+        coefficients = [np.stack(list(t.values())) if t else
+                        np.empty((0,) + (self.dim,) * k, dtype=object)
+                        for t, k in zip(tables, orders)]
+        return kappa, coefficients
 
     def statistics(self, keys) -> dict:
         """Float64 arrays of the cumulants named by ``keys`` (degree tuples such as ``(1, 1)``).
@@ -253,10 +305,7 @@ class Landscape(Named):
         return out
 
     def _tensor(self, orders, entry):
-        orders = tuple(orders)
-        if not orders or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0
-                             for k in orders):
-            raise ShapeError(f"derivative orders must be non-negative integers, got {orders}")
+        orders = _orders(orders)
         rank = sum(orders)
         splits = np.cumsum((0,) + orders)
         values = []
@@ -265,20 +314,34 @@ class Landscape(Named):
             values.append(entry(tuple(zip(orders, parts))))
         return sympy.ImmutableDenseNDimArray(values, (self.dim,) * rank)
 
-    def _factor(self, arg):
-        k, part = arg
-        return self._at_init(k)[part]
-
     def _moment_entry(self, args):
-        return self.expect(sympy.Mul(*(self._factor(a) for a in args)))
+        return self.expect(sympy.Mul(*(self._at_init(k)[part] for k, part in args)))
 
-    def _cumulant_entry(self, args):
+    @functools.lru_cache(maxsize=None)
+    def _features(self, k: int) -> dict:
+        """``grad^k l_x`` at the initialization as ``{feature: coefficient array}``: a
+        feature is a data-dependent factor of a term (``1`` for the terms free of the
+        data), its coefficients an object array of shape ``(P,) * k``."""
+        out: dict = {}
+        for idx, value in self._at_init(k).items():
+            for term in sympy.Add.make_args(value):
+                if term == 0:
+                    continue
+                coeff, feature = term.as_independent(*self.data, as_Add=False)
+                table = out.setdefault(feature, np.full((self.dim,) * k, sympy.S.Zero,
+                                                        dtype=object))
+                table[idx] = table[idx] + coeff
+        return out
+
+    @functools.lru_cache(maxsize=None)
+    def _feature_cumulant(self, features: tuple):
+        """The scalar joint cumulant of the features (sorted), by Moebius inversion."""
         total = sympy.S.Zero
-        for blocks in multiset_partitions(list(range(len(args)))):
+        for blocks in multiset_partitions(list(range(len(features)))):
             n = len(blocks)
             term = sympy.Integer((-1)**(n - 1)) * sympy.factorial(n - 1)
             for block in blocks:
-                term *= self._moment_entry(tuple(args[i] for i in block))
+                term *= self.expect(sympy.Mul(*(features[i] for i in block)))
             total += term
         return sympy.expand(total)
 
@@ -324,6 +387,15 @@ class Landscape(Named):
 
     def __str__(self) -> str:
         return f"{self.name}: l_x = {self.loss}, x = {self.data}, theta_0 = {self.init}"
+
+
+def _orders(orders) -> tuple:
+    """Derivative orders as a non-empty tuple of non-negative ints, else ShapeError."""
+    orders = tuple(orders)
+    if not orders or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0
+                         for k in orders):
+        raise ShapeError(f"derivative orders must be non-negative integers, got {orders}")
+    return tuple(int(k) for k in orders)
 
 
 @dataclass(frozen=True)

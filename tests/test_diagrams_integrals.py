@@ -319,3 +319,19 @@ def test_integral_form_is_numeric_only_and_named_in_repr():
     assert r(0.0) == 2.0 and r(np.zeros((2, 3))).shape == (2, 3)  # the initial loss A + B^2
     with pytest.raises(ValueError, match="discrete"):
         r.expr
+
+
+@pytest.mark.parametrize("schedule", [sgd(6), sgd(6, batch=2), sgd(6, batch=6),
+                                      sgd(4, batch=4, epochs=3),
+                                      sgd(6, batch=3, reshuffle="random"), gd(3, steps=4), gd(1)])
+def test_continuum_of_a_family_equals_the_one_read_off_its_batches(schedule):
+    """The families' space-time is read from their sizes (in O(1), for huge T); it must be
+    the one the explicit batches give."""
+    (p, explicit), = schedule.realizations()
+    assert continuum(schedule) == continuum(explicit)
+
+
+@pytest.mark.parametrize("schedule", [sgd(4, epochs=2), sgd(4, batch=2, epochs=2, reshuffle=3)])
+def test_continuum_refuses_several_epochs_of_a_family(schedule):
+    with pytest.raises(ScheduleError, match="revisits"):
+        continuum(schedule)

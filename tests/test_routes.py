@@ -111,7 +111,8 @@ def test_the_front_door_signatures():
                         "process", "l", "eta", "progress"],
         expected_displacement: ["schedule", "order", "landscape", "method", "process", "l", "eta",
                                 "progress"],
-        resummed_loss: ["schedule", "order", "landscape", "measure", "propagator", "eta"],
+        resummed_loss: ["schedule", "order", "landscape", "measure", "moment", "propagator",
+                        "eta"],
     }
     for function, names in expected.items():
         parameters = inspect.signature(function).parameters

@@ -177,6 +177,9 @@ CALLS = {
     "symsgd.Resummed": (lambda p: symsgd.Resummed(symsgd.gd(2), landscape(), 1, measure=p),
                         None),
     "symsgd.Resummed.__call__": (lambda p: resummed()(p), None),
+    "symsgd.Resummed.asymptote": (lambda p: resummed().asymptote(p), None),
+    "symsgd.Resummed.limit": (lambda p: resummed().limit(p), None),
+    "symsgd.Resummed.velocity": (lambda p: resummed().velocity(p), None),
     "symsgd.Resummed.series": (lambda p: resummed().series(p), None),
     "symsgd.simulate": (lambda p: symsgd.simulate(schedule=symsgd.sgd(2), landscape=landscape(),
                                                   lr=p, trials=2, seed=0), None),
@@ -191,6 +194,7 @@ CALLS = {
     "symsgd.Landscape": (lambda p: symsgd.Landscape(X**2, X, X, init=[0]) and
                          symsgd.Landscape(p, X, X, init=[0]), None),
     "symsgd.Landscape.cumulant": (lambda p: landscape().cumulant(p), None),
+    "symsgd.Landscape.cumulant_factors": (lambda p: landscape().cumulant_factors(p), None),
     "symsgd.Landscape.derivative": (lambda p: landscape().derivative(p), None),
     "symsgd.Landscape.expect": (lambda p: landscape().expect(p), None),
     "symsgd.Landscape.moment": (lambda p: landscape().moment(p), None),

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ScheduleError
+from ..schedule import GDSchedule, SGDSchedule
 
 __all__ = ["Continuum", "continuum", "divided_differences", "expm_metzler", "integrate"]
 
@@ -72,7 +73,16 @@ def continuum(schedule) -> Continuum:
     >>> continuum(sgd(6, batch=2)), continuum(gd(3, steps=4))
     (Continuum(T=3, tied=True, rows=2), Continuum(T=4, tied=False, rows=3))
     """
-    realizations = schedule.realizations()
+    if isinstance(schedule, GDSchedule) and schedule.is_concrete:      # without listing
+        return Continuum(int(schedule.steps), False, int(schedule.N))  # the steps
+    realizations = ()
+    if isinstance(schedule, SGDSchedule) and schedule.is_concrete:
+        if schedule.batch == schedule.N:
+            return Continuum(int(schedule.T), False, int(schedule.N))
+        if schedule.epochs == 1:
+            return Continuum(int(schedule.T), True, int(schedule.batch))
+    else:
+        realizations = schedule.realizations()
     if len(realizations) == 1:
         s = realizations[0][1]
         batches = [set(b) for b in s.batches]

@@ -16,21 +16,20 @@ the same, so the sum is a walk of ``T`` steps backwards from ``T``:
 * the value is the entry (empty set, full set) of ``W^T``, times ``eta^d`` and the row
   count ``rows^blocks``.
 
-``W`` is triangular (states only grow), with non-negative entries at stable learning
-rates, so ``W^T`` by repeated squaring is accurate entry by entry and takes ``log2 T``
+``W`` is triangular (states only grow), so ``W^T`` by repeated squaring takes ``log2 T``
 products: the cost is flat in ``T`` but for that logarithm.  The same matrix gives the
-``T -> infinity`` limit (Tenka, Theorem 2).  The full set absorbs (no edge is alive
-there: ``W = 1``); when every other state ``s`` decays (``|W_ss| < 1``) the limit is the
-mass it absorbs, ``e_empty (I - W_XX)^-1 W_Xf``.  A state with ``W_ss = 1`` (all its
-alive edges in zero-curvature directions: a valley of minima) keeps the mass it receives
-and leaks it into the full set at a constant rate, so the value grows linearly in ``T``;
-that rate is the drift velocity (:func:`asymptote`).
+``T -> infinity`` behaviour (Tenka, Theorem 2): the full set absorbs (no edge is alive
+there: ``W = 1``), a state whose alive edges all lie in zero-curvature directions (a
+valley of minima) has ``W_ss = 1`` too, and the others decay.  So the value tends to a
+polynomial in ``T`` (:func:`asymptote`): a constant (the limit) when only the full set is
+a unit state on the way, a linear growth (the drift velocity of Corollary 4) when the
+walk passes one more, and so on.
 
 >>> import numpy as np
 >>> from symsgd.diagrams.resum import rvalue_terms
 >>> term = rvalue_terms(1, 'test', 1, 1)[1]          # *(a): one edge, to the root
->>> q = np.array([[0.5]])
->>> float(walk(transfer(term, True, q, np.ones((1, 1))), 3)[0, 0])   # 1 + q + q^2
+>>> q = np.array([0.5])                               # the edge's step factor
+>>> float(walk(transfer(term, True, q, np.ones(1)), 3))   # 1 + q + q^2
 1.75
 """
 
@@ -40,67 +39,171 @@ import itertools
 
 import numpy as np
 
-__all__ = ["transfer", "walk", "asymptote"]
+__all__ = ["transfer", "epochs_walk", "walk", "asymptote"]
 
 
-def _lattice(term, tied: bool):
-    """``(number of states, transitions)`` of the backward walk, or ``None`` when no walk
-    reaches the full set (a block tied across an edge).  The states are the placeable
-    sets ordered by size (empty first, full last); a transition is ``(i, j, ending,
-    staying)``: the edges alive in state ``i`` whose child is placed on the way to ``j``,
-    and the other alive edges."""
-    var = [term.rows[v] if tied else v for v in range(term.order)]
-    m = len(set(var))
-    needs = [set() for _ in range(m)]               # variables placed before each one
-    for v, p in enumerate(term.parents):
-        if p:
-            if var[v] == var[p - 1]:
-                return None
-            needs[var[v]].add(var[p - 1])
+def _lattice(m: int, needs, edges=(), heads=(), tails=()):
+    """``(number of states, transitions)`` of a backward walk on ``m`` variables, or
+    ``None`` when no walk reaches the full set (a variable that needs itself).
+
+    ``needs[x]``: the variables placed in earlier steps than ``x``.  The factors are
+    indexed by an edge ``v`` (for its eigenvalue) and are alive in a step as follows:
+
+    * ``edges`` ``(v, parent, child)``: once the parent is placed (``None``: the root,
+      placed before the walk) until the child is: ``end`` in the child's step;
+    * ``heads`` ``(v, child)``: from the start until the child is placed (``end`` then);
+    * ``tails`` ``(v, parent)``: in every step after the parent's (the root's: all).
+
+    The states are the placeable sets ordered by size (empty first, full last); a
+    transition is ``(i, j, ending, staying)``: the factors taking ``end`` and ``stay``
+    on the way from state ``i`` to state ``j``.
+    """
+    if any(x in needs[x] for x in range(m)):
+        return None
     states = [frozenset(S) for k in range(m + 1) for S in itertools.combinations(range(m), k)
               if all(needs[x] <= set(S) for x in S)]
     index = {S: i for i, S in enumerate(states)}
     transitions = []
     for S, i in index.items():
-        alive = [v for v, p in enumerate(term.parents)
-                 if var[v] not in S and (not p or var[p - 1] in S)]
+        alive = [(v, c) for v, p, c in edges if c not in S and (p is None or p in S)]
+        alive += [(v, c) for v, c in heads if c not in S]
+        always = tuple(v for v, p in tails if p is None or p in S)
         free = [x for x in range(m) if x not in S and needs[x] <= S]
         for k in range(len(free) + 1):
             for A in itertools.combinations(free, k):
-                ending = tuple(v for v in alive if var[v] in A)
-                staying = tuple(v for v in alive if var[v] not in A)
+                ending = tuple(v for v, c in alive if c in A)
+                staying = tuple(v for v, c in alive if c not in A) + always
                 transitions.append((i, index[S | set(A)], ending, staying))
     return len(states), transitions
 
 
+def _matrix(lattice, stay: np.ndarray, end: np.ndarray):
+    """The one-step matrices ``W[..., state, state]`` of a lattice (``None`` stays)."""
+    if lattice is None:
+        return None
+    n, transitions = lattice
+    W = np.zeros(stay.shape[:-1] + (n, n))
+    for i, j, ending, staying in transitions:
+        W[..., i, j] += np.prod(end[..., list(ending)], axis=-1) * \
+            np.prod(stay[..., list(staying)], axis=-1)
+    return W
+
+
+def _term_lattice(term, tied: bool):
+    """The lattice of a term on a homogeneous space-time: its variables are the nodes, or
+    the blocks when a block's nodes share one step."""
+    var = [term.rows[v] if tied else v for v in range(term.order)]
+    m = len(set(var))
+    needs = [set() for _ in range(m)]
+    edges = []
+    for v, p in enumerate(term.parents):
+        parent = var[p - 1] if p else None
+        if parent is not None:
+            needs[var[v]].add(parent)
+        edges.append((v, parent, var[v]))
+    return _lattice(m, needs, edges=edges)
+
+
 def transfer(term, tied: bool, stay: np.ndarray, end: np.ndarray):
-    """The one-step matrix ``W[eta, i_1, ..., i_d, state, state]`` of a term's walk.
+    """The one-step matrices ``W[..., state, state]`` of a term's walk.
 
     Args:
         term: an :class:`~symsgd.diagrams.resum.RTerm` with ``d >= 1`` edges.
         tied: whether the nodes of a block share one step (single-epoch SGD).
-        stay: ``(E, P)``: an edge's factor for a step in which its child stays unplaced,
-            per learning rate and eigenvalue (``q`` or ``r``).
-        end: ``(E, P)``: its factor for the step in which its child is placed.
+        stay: ``(..., d)``: each edge's factor for a step in which its child stays
+            unplaced (``q`` or ``r`` at the edge's eigenvalue), for any batch of cases.
+        end: ``(..., d)``: its factor for the step in which its child is placed.
 
     Returns ``None`` when no walk reaches the full set (the term is zero).
     """
-    lattice = _lattice(term, tied)
-    if lattice is None:
-        return None
-    n, transitions = lattice
+    return _matrix(_term_lattice(term, tied), stay, end)
+
+
+def epochs_walk(term, stay: np.ndarray, end: np.ndarray, epochs: int, steps: int):
+    """The sum over time assignments of several epochs of ``steps`` steps each, the batches
+    in the same order every epoch (``reshuffle='fixed'``): the nodes of a block share a
+    *phase* (step within the epoch), and may lie in different epochs.
+
+    A time is ``t = e M + p`` (epoch ``e``, phase ``p``; the root at ``e = E - 1``,
+    ``p = M``).  Every edge is either within one epoch (``p_child < p_parent``) or
+    across epochs (``e_child < e_parent``, phases free); given which, the lag ``t_parent -
+    t_child`` splits into ``M (e_parent - e_child - 1)`` and a phase part ``(M - 1 -
+    p_child) + 1 + p_parent`` (or ``p_parent - p_child``), so the sum is, over the ``2^d``
+    choices, a walk over the ``E - 1`` earlier epochs (components of within-epoch edges
+    move together; ``stay^M`` per epoch an edge spans) times a walk over the ``M``
+    phases (blocks move together; a crossing edge counts the phases after its child's
+    and before its parent's).
+
+    Args:
+        term: an :class:`~symsgd.diagrams.resum.RTerm` with ``d >= 1`` edges.
+        stay, end: ``(..., d)``: as for :func:`transfer`.
+        epochs, steps: ``E`` and ``M``.
+
+    Returns the sum ``(...)`` (the row count and ``eta^d`` not included).
+    """
     d = term.order
-    E, P = stay.shape
-    W = np.zeros((E,) + (P,) * d + (n, n))
-    for i, j, ending, staying in transitions:
-        w = np.ones((E,) + (1,) * d)
-        for factors, edges in ((end, ending), (stay, staying)):
-            for v in edges:
-                shape = [E] + [1] * d
-                shape[v + 1] = P
-                w = w * factors.reshape(shape)
-        W[..., i, j] += w
-    return W
+    parents = [p - 1 if p else None for p in term.parents]          # node indices
+    total = np.zeros(stay.shape[:-1])
+    span = stay ** steps
+    for across in itertools.product((False, True), repeat=d):
+        # epochs: components of within-epoch edges; the root's is placed before the walk
+        component = list(range(d))
+
+        def find(x):
+            while component[x] != x:
+                x = component[x]
+            return x
+        rooted = set()
+        for v, p in enumerate(parents):
+            if not across[v]:
+                if p is None:
+                    rooted.add(v)
+                else:
+                    component[find(v)] = find(p)
+        roots = {find(v) for v in rooted}
+        labels = sorted({find(v) for v in range(d)} - roots)
+        var = {c: i for i, c in enumerate(labels)}
+        place = [None if find(v) in roots else var[find(v)] for v in range(d)]
+        needs = [set() for _ in labels]
+        edges = []
+        possible = True
+        for v, p in enumerate(parents):
+            if across[v]:
+                parent = None if p is None else place[p]
+                if place[v] is None or parent == place[v]:     # not in an earlier epoch
+                    possible = False
+                    break
+                if parent is not None:
+                    needs[place[v]].add(parent)
+                edges.append((v, parent, place[v]))
+        if not possible:
+            continue
+        if epochs == 1:
+            if labels:
+                continue
+            outer = np.ones(stay.shape[:-1])
+        else:
+            W = _matrix(_lattice(len(labels), needs, edges=edges), span, np.ones_like(span))
+            if W is None:
+                continue
+            outer = walk(W, epochs - 1)
+        # phases: blocks, within-epoch edges ordered, crossing edges as head and tail
+        blocks = max(term.rows, default=-1) + 1
+        needs = [set() for _ in range(blocks)]
+        edges, heads, tails = [], [], []
+        for v, p in enumerate(parents):
+            child, parent = term.rows[v], None if p is None else term.rows[p]
+            if across[v]:
+                heads.append((v, child))
+                tails.append((v, parent))
+            else:
+                if parent is not None:
+                    needs[child].add(parent)
+                edges.append((v, parent, child))
+        W = _matrix(_lattice(blocks, needs, edges=edges, heads=heads, tails=tails), stay, end)
+        if W is not None:
+            total = total + outer * walk(W, steps)
+    return total
 
 
 def walk(W: np.ndarray, T: int) -> np.ndarray:
@@ -117,43 +220,69 @@ def walk(W: np.ndarray, T: int) -> np.ndarray:
     return x[..., 0, -1]
 
 
-def _closure(A: np.ndarray) -> np.ndarray:
-    """Reflexive-transitive closure of boolean adjacency matrices (last two axes)."""
-    n = A.shape[-1]
-    R = A | np.eye(n, dtype=bool)
-    for _ in range(max(1, int(np.ceil(np.log2(max(n, 2)))))):
-        R = R | (np.matmul(R.astype(np.float64), R.astype(np.float64)) > 0)
-    return R
-
-
 def asymptote(W: np.ndarray):
-    """The ``T -> infinity`` behaviour of ``(W^T)[empty, full]``: ``(limit, velocity, bad)``.
+    """The polynomial that ``(W^T)[empty, full]`` approaches as ``T -> infinity``.
 
-    ``velocity`` is the linear growth rate (zero where the walk has a limit), ``limit``
-    the absorbed mass through decaying states (the limit where ``velocity`` is zero), and
-    ``bad`` marks entries with no limit nor linear growth: a reached state with
-    ``|W_ss| > 1`` or ``W_ss = -1`` (unstable), or mass passing two unit states.
+    With ``X_s(z) = sum_T (W^T)[empty, s] z^T``, ``X_s (1 - z W_ss) = [s = empty] +
+    z sum_(r != s) X_r W_rs`` (states only grow, so this is solved state after state).  A
+    state with ``W_ss = 1`` divides by ``1 - z``; a decaying one (``|W_ss| < 1``) by a
+    factor analytic on ``|z| <= 1``.  So the full state's series is a polynomial part with
+    poles at ``z = 1`` only, plus a part whose coefficients decay geometrically, and the
+    principal part ``sum_j a_j (1 - z)^-j`` gives the polynomial ``sum_j a_j
+    binomial(T + j - 1, j - 1)``.  It is computed in truncated Laurent series in ``1 - z``:
+    a path meets at most ``n`` unit states, so ``n`` terms on each side suffice.
+
+    Args:
+        W: ``(..., n, n)`` transfer matrices from :func:`transfer`.
+
+    Returns ``(coefficients, bad)``: ``coefficients[..., k]`` multiplies ``T^k``
+    (``k = 0 .. n - 1``; the limit is ``k = 0`` when the others vanish, the linear growth
+    rate ``k = 1``), and ``bad`` marks entries where a reached state has ``|W_ss| > 1`` or
+    ``W_ss = -1`` (no polynomial describes them).
     """
-    X = W[..., :-1, :-1]
-    n = X.shape[-1]
-    diag = np.diagonal(X, axis1=-2, axis2=-1)
+    n = W.shape[-1]
+    L = n
+    window = 2 * L + 1                                      # powers -L .. L of (1 - z)
+    batch = W.shape[:-2]
+    diag = np.diagonal(W, axis1=-2, axis2=-1)
     unit = diag == 1.0
-    reach = _closure(X != 0)
-    reached = reach[..., 0, :]
-    unstable = reached & ((np.abs(diag) > 1.0) | (diag == -1.0))
-    decaying = X * ~unit[..., :, None]                  # unit states: no way onwards
-    eye = np.eye(n)
-    start = np.zeros(n)
-    start[0] = 1.0
-    system = eye - decaying
-    mass = np.linalg.solve(np.swapaxes(system, -1, -2), np.broadcast_to(
-        start, X.shape[:-1])[..., None])[..., 0]        # e_0 (I - X')^-1
-    onward = np.linalg.solve(system, W[..., :-1, -1:])[..., 0]
-    limit = (mass * W[..., :-1, -1] * ~unit).sum(-1)
-    held = (mass[..., :, None] * X * ~unit[..., :, None]).sum(-2) * unit + unit * (
-        np.arange(n) == 0)                              # mass kept by each unit state
-    leak = (X * ~unit[..., None, :] * onward[..., None, :]).sum(-1) + W[..., :-1, -1]
-    velocity = (held * leak * unit).sum(-1)
-    chained = unit[..., :, None] & unit[..., None, :] & ~np.eye(n, dtype=bool) & reach
-    bad = np.any(unstable, axis=-1) | np.any(chained & (held != 0)[..., :, None], axis=(-2, -1))
-    return limit, velocity, bad
+    X = np.zeros(batch + (n, window))
+    X[..., 0, L] = 1.0
+    reached = np.zeros(batch + (n,), dtype=bool)
+    reached[..., 0] = True
+    for s in range(n):
+        if s:
+            incoming = np.einsum("...rj,...r->...j", X[..., :s, :], W[..., :s, s])
+            X[..., s, :] = incoming - np.concatenate(        # times z = 1 - (1 - z)
+                [np.zeros(batch + (1,)), incoming[..., :-1]], axis=-1)
+            reached[..., s] = np.any(reached[..., :s] & (W[..., :s, s] != 0), axis=-1)
+        X[..., s, :] = np.where(unit[..., s, None], _shift_down(X[..., s, :]),
+                                _divide(X[..., s, :], diag[..., s]))
+    bad = np.any(reached & ~unit & ((np.abs(diag) > 1.0) | (diag == -1.0)), axis=-1)
+    principal = X[..., -1, :L][..., ::-1]                  # a_1 .. a_L
+    coefficients = np.zeros(batch + (L,))
+    for j in range(1, L + 1):
+        binom = np.poly1d([1.0])                           # binomial(T + j - 1, j - 1)
+        for i in range(1, j):
+            binom = binom * np.poly1d([1.0, float(i)]) / i
+        c = binom.coeffs[::-1]
+        coefficients[..., :len(c)] += principal[..., j - 1, None] * c
+    return coefficients, bad
+
+
+def _shift_down(series: np.ndarray) -> np.ndarray:
+    """A truncated Laurent series divided by ``1 - z``."""
+    return np.concatenate([series[..., 1:], np.zeros(series.shape[:-1] + (1,))], axis=-1)
+
+
+def _divide(series: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """A truncated Laurent series divided by ``1 - z w = (1 - w) + w (1 - z)``, ``w != 1``."""
+    a = 1.0 - w
+    a = np.where(a == 0.0, 1.0, a)                          # unit states take the other branch
+    ratio = -w / a
+    out = np.zeros_like(series)
+    term = series / a[..., None]
+    for k in range(series.shape[-1]):
+        out[..., k:] += term[..., :series.shape[-1] - k]
+        term = term * ratio[..., None]
+    return out

@@ -67,6 +67,7 @@ from __future__ import annotations
 import functools
 import itertools
 import string
+import warnings
 from collections import Counter
 from dataclasses import KW_ONLY, dataclass, field
 
@@ -76,17 +77,18 @@ import sympy
 from sympy import QQ
 from sympy.polys.rings import ring
 
-from ..errors import (InputTypeError, LandscapeError, MethodError, NonFiniteError, OrderError,
-                      ScheduleError, StabilityError, check_order)
+from ..errors import (InputTypeError, LandscapeError, MeasureError, MethodError, NonFiniteError,
+                      OrderError,
+                      ScheduleError, StabilityError, TruncationWarning, check_order)
 from .._sympify import expression, no_text
 from ..measures import NAMES, root_products
 from ..landscape import Landscape
 from ..statistics import NumericStatistics
-from ..schedule import BaseSchedule
+from ..schedule import BaseSchedule, SGDSchedule
 from ..series import ETA, Series
 from ._errors import DiagramError
-from ._integrals import continuum, integrate
-from ._transfer import asymptote, transfer, walk
+from ._integrals import Continuum, continuum, integrate
+from ._transfer import asymptote, epochs_walk, transfer, walk
 from .diagram import Diagram
 from .enumerate import enumerate_diagrams
 from .values import decorated_values
@@ -182,7 +184,7 @@ def _graph_links(graph) -> bool:
     return any(kids[v] == 1 and v in alone for v in range(1, len(graph.edges) + 1))
 
 
-def rvalue_terms(order: int, measure: str, batch, N) -> tuple:
+def rvalue_terms(order: int, measure: str, batch, N, *, moment: int = 1) -> tuple:
     """The linkless decorated diagrams with at most ``order`` edges, as :class:`RTerm` s.
 
     Args:
@@ -190,23 +192,25 @@ def rvalue_terms(order: int, measure: str, batch, N) -> tuple:
         measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
         batch: the batch size ``B``.
         N: the number of training points (for the training-root factors).
+        moment: 1 for the mean, 2 for the second moment (scalar measures): two roots
+            at time ``T``, both numbered ``0`` in :attr:`RTerm.parents`.
 
     Raises:
         OrderError: an order that is negative or beyond 16.
-        MeasureError: an unknown measure.
+        MeasureError: an unknown measure, or a moment it does not have.
 
     >>> [(t.diagram.text(), t.factor) for t in rvalue_terms(2, 'test', 1, 3)]
     [('*', 1), ('*(a)', -1), ('*(a, a)', 1/2), ('*(a, b)', 1/2), ('*(a(a))', 1)]
     """
     if check_order(order) > 16:
         raise OrderError(f"order {order} is beyond the resummed expansion's reach (16)")
-    root_products(measure)
+    root_products(measure, moment=moment)
     batch = expression(batch, "batch")
     only_linkless = measure in ("test", "weights")
     out = []
     for d in range(order + 1):
         for D in enumerate_diagrams(d, linkless=only_linkless):
-            for f, g in decorated_values(D, measure=measure, N=N):
+            for f, g in decorated_values(D, measure=measure, moment=moment, N=N):
                 if not only_linkless and _graph_links(g):
                     continue
                 out.append(_term(D, g, (-sympy.Integer(1) / batch) ** d / D.n_automorphisms * f))
@@ -231,7 +235,8 @@ def _term(D: Diagram, graph, factor) -> RTerm:
                    for b in graph.blocks)
     data_blocks = [b for b in graph.blocks if any(1 <= u <= d for u in b)]
     row = {u: i for i, b in enumerate(data_blocks) for u in b if 1 <= u <= d}
-    return RTerm(D, sympy.Rational(factor), tuple(graph.edges), tuple(row[v] for v in range(1, d + 1)),
+    parents = tuple(0 if t == d + 1 else t for t in graph.edges)      # both roots at T
+    return RTerm(D, sympy.Rational(factor), parents, tuple(row[v] for v in range(1, d + 1)),
                  blocks, tuple(edges))
 
 
@@ -322,15 +327,46 @@ def _exact_total(terms, landscape: Landscape, schedule: BaseSchedule, vector: bo
             tensors.append(stats[degrees])
         if any(all(x == 0 for x in a.flat) for a in tensors):     # a zero block: a zero term
             continue
-        subscripts = term.subscripts(eigen=False)
+        inputs, output = term.subscripts(eigen=False).split("->")
+        names = inputs.split(",")
+        scalar = QQ(int(term.factor.p), int(term.factor.q))       # blocks with no slots
+        for name, a in zip(names, tensors):                       # (a childless root)
+            if not name:
+                scalar = scalar * a[()]
+        kept = [(n, a) for n, a in zip(names, tensors) if n]
+        subscripts = ",".join([n for n, _ in kept] + names[len(tensors):]) + "->" + output
         for lags, count in _lags(term, memberships, T).items():
             while len(powers) < max(lags, default=0):
                 powers.append(powers[-1].dot(step))
             edges = [powers[k - 1] for k in lags]
-            value = np.einsum(subscripts, *tensors, *edges, optimize="greedy")
-            total = total + np.reshape(value, (-1,)) * (QQ(int(count.p), int(count.q))
-                                                         * QQ(int(term.factor.p), int(term.factor.q)))
+            value = _exact_einsum(subscripts, [a for _, a in kept] + edges)
+            total = total + np.reshape(value, (-1,)) * (QQ(int(count.p), int(count.q)) * scalar)
     return list(total)
+
+
+def _exact_einsum(subscripts: str, operands: list):
+    """``np.einsum`` on object arrays, one connected piece at a time (NumPy's pairwise
+    contraction breaks on a piece that contracts to a scalar, as the second root's
+    subtree does in a second moment); the pieces' values multiply."""
+    inputs, output = subscripts.split("->")
+    names = inputs.split(",") if inputs else []
+    pieces = []                                   # [(letters, operand indices)]
+    for i, name in enumerate(names):
+        joined = [p for p in pieces if p[0] & set(name)]
+        letters, members = set(name), [i]
+        for p in joined:
+            pieces.remove(p)
+            letters |= p[0]
+            members += p[1]
+        pieces.append((letters, members))
+    value = np.array(_RING.one, dtype=object)
+    for letters, members in pieces:
+        out = "".join(c for c in output if c in letters)
+        part = np.einsum(",".join(names[i] for i in sorted(members)) + "->" + out,
+                         *(operands[i] for i in sorted(members)), optimize="greedy")
+        value = np.multiply.outer(value, np.asarray(part, dtype=object)) if out else \
+            value * part
+    return value
 
 
 # -- numeric evaluation ----------------------------------------------------------------
@@ -394,18 +430,43 @@ def _homogeneous(schedule):
         return None
 
 
-def _closed(term: RTerm, space, stay, end, eta) -> np.ndarray:
-    """``R[eta, i_1, ..., i_d]`` on a homogeneous space-time, in closed form (a walk of
-    ``T`` steps on the term's lattice by repeated squaring: :mod:`._transfer`)."""
+def _epochs(schedule):
+    """``(epochs, steps per epoch, batch)`` of SGD over several epochs in a fixed order
+    (not full-batch), else ``None``."""
+    if isinstance(schedule, SGDSchedule) and schedule.is_concrete and schedule.epochs > 1 \
+            and schedule.reshuffle == "fixed" and schedule.batch < schedule.N:
+        return int(schedule.epochs), int(schedule.N // schedule.batch), int(schedule.batch)
+    return None
+
+
+def _closed(term: RTerm, space, stay, end, eta, K) -> np.ndarray:
+    """``R[eta, i_1, ..., i_d]`` in closed form, at the eigenvalue indices where ``K`` is not
+    zero (zero elsewhere): on a homogeneous space-time (a :class:`Continuum`) a walk of
+    ``T`` steps on the term's lattice by repeated squaring, over several epochs in a
+    fixed order (``(epochs, steps, batch)``) a sum of walks over epochs and phases
+    (:mod:`._transfer`)."""
     d, E, P = term.order, stay.shape[0], stay.shape[1]
     if d == 0:
         return np.ones(E)
-    W = transfer(term, space.tied, stay, end)
-    if W is None:
-        return np.zeros((E,) + (P,) * d)
+    R = np.zeros((E,) + (P,) * d)
+    index = _support(K, d)
     blocks = max(term.rows, default=-1) + 1
-    scale = eta ** d * float(space.rows) ** blocks
-    return walk(W, space.T) * scale.reshape((E,) + (1,) * d)
+    if isinstance(space, Continuum):
+        W = transfer(term, space.tied, stay[:, index], end[:, index])
+        value = None if W is None else walk(W, space.T)
+        rows = space.rows
+    else:
+        epochs, steps, rows = space
+        value = epochs_walk(term, stay[:, index], end[:, index], epochs, steps)
+    if value is not None:
+        R[(slice(None),) + tuple(index.T)] = value * (eta ** d * float(rows) ** blocks)[:, None]
+    return R
+
+
+def _support(K: np.ndarray, d: int) -> np.ndarray:
+    """``(M, d)``: the eigenvalue indices of the edges where ``K`` (with its trailing
+    parameter axis, if any) is not zero."""
+    return np.argwhere(np.any(K.reshape(K.shape[:d] + (-1,)) != 0, axis=-1))
 
 
 # -- the result -------------------------------------------------------------------------
@@ -436,6 +497,8 @@ class Resummed:
         order: the highest number of edges of a linkless diagram kept (the order in ``eta``
             of the series it agrees with).
         measure: ``'test'``, ``'train'``, ``'gap'`` or ``'weights'``.
+        moment: 1 for the mean, 2 for the second moment ``E s(theta_T)^2`` (scalar
+            measures).
         propagator: ``'discrete'`` (exact), ``'exponential'`` (Remark 1's
             exponential, sums over times kept) or ``'integral'`` (Remark 1:
             exponential and integrals over times; GD and single-epoch SGD).
@@ -448,6 +511,7 @@ class Resummed:
     order: int
     _: KW_ONLY
     measure: str = "test"
+    moment: int = 1
     propagator: str = "discrete"
     eta: sympy.Symbol = ETA
     terms: tuple = field(init=False, repr=False, compare=False)
@@ -468,7 +532,8 @@ class Resummed:
             continuum(self.schedule)
         if not isinstance(self.eta, sympy.Symbol):
             raise InputTypeError(f"eta must be a SymPy Symbol, got {type(self.eta).__name__}")
-        terms = rvalue_terms(self.order, self.measure, self.schedule.batch, self.schedule.N)
+        terms = rvalue_terms(self.order, self.measure, self.schedule.batch, self.schedule.N,
+                             moment=self.moment)
         object.__setattr__(self, "order", int(self.order))
         object.__setattr__(self, "terms", terms)
 
@@ -481,7 +546,8 @@ class Resummed:
         >>> resummed_displacement(sgd(2), 1, landscape=mean_estimation(init=1)).label
         'weight displacement'
         """
-        return NAMES[self.measure]
+        name = NAMES[self.measure]
+        return name if self.moment == 1 else f"second moment of the {name}"
 
     @property
     def _vector(self) -> bool:
@@ -526,21 +592,33 @@ class Resummed:
         for k in range(order + 1):
             c = [p.coeff_monomial(self.eta ** k) for p in polys]
             coeffs.append(sympy.ImmutableDenseNDimArray(c) if self._vector else c[0])
-        return Series(tuple(coeffs), eta=self.eta, measure=self.measure, moment=1,
+        return Series(tuple(coeffs), eta=self.eta, measure=self.measure, moment=self.moment,
                       schedule=self.schedule, method="diagrams (resummed)")
 
     @functools.cached_property
     def _numeric(self):
+        """``(eigenvalues of H, [(factor, term, K)] for the non-zero terms)``: ``K`` is the
+        term's cumulants contracted with the eigenvectors of its edges' ends, its entries
+        below ``1e-12`` of its largest set to zero: they are the rounding of exact zeros
+        (eigenvectors of a rotated ``H`` carry ``1e-16``), which would otherwise let a
+        flat direction that the term does not reach make its value grow with ``T``."""
         H = _floats(self.landscape.H, "H").reshape(self.landscape.dim, self.landscape.dim)
         lam, U = np.linalg.eigh(H)
+        blocks = functools.lru_cache(maxsize=None)(functools.partial(_block, self.landscape))
         kept = []
         for term in self.terms:
-            tensors = [_floats(self.landscape.cumulant(*deg), f"kappa{deg}") for deg, _ in term.blocks]
-            ends = [U] * (2 * len(term.edges))
-            K = np.asarray(opt_einsum.contract(term.subscripts(eigen=True), *tensors, *ends))
+            operands = [blocks(degrees) for degrees, _ in term.blocks]
+            if any(not np.any(a) for parts in operands for a, _ in parts):
+                continue
+            K = _contract(term, operands, U)
+            K[np.abs(K) <= 1e-12 * np.abs(K).max(initial=0.0)] = 0.0
             if np.any(K):
                 kept.append((float(term.factor), term, K))
-        return lam, kept, _memberships(self.schedule)
+        return lam, kept
+
+    @functools.cached_property
+    def _memberships(self):
+        return _memberships(self.schedule)
 
     def __call__(self, lr) -> np.ndarray:
         """The prediction at the numeric learning rates ``lr`` (float64, shape of ``lr``,
@@ -559,83 +637,117 @@ class Resummed:
         """
         rates = _rates(lr)
         flat = rates.reshape(-1)
-        lam, kept, memberships = self._numeric
+        lam, kept = self._numeric
+        space = None
         if self.propagator == "integral":
-            space = continuum(self.schedule)
-            values = functools.partial(integrate, space=space, lam=lam, eta=flat)
+            values = functools.partial(integrate, space=continuum(self.schedule), lam=lam,
+                                       eta=flat)
         else:
             discrete = self.propagator == "discrete"
             steps = 1.0 - flat[:, None] * lam[None, :] if discrete \
                 else np.exp(-flat[:, None] * lam[None, :])
-            space = _homogeneous(self.schedule)
-            if space is None:
-                values = functools.partial(_sweep, memberships=memberships, discrete=discrete,
-                                           steps=steps, eta=flat)
-            else:
-                values = functools.partial(_closed, space=space, stay=steps,
-                                           end=np.ones_like(steps) if discrete else steps,
-                                           eta=flat)
+            space = _homogeneous(self.schedule) or _epochs(self.schedule)
+            values = functools.partial(_sweep, memberships=self._memberships, discrete=discrete,
+                                       steps=steps, eta=flat) if space is None else \
+                functools.partial(_closed, space=space, stay=steps,
+                                  end=np.ones_like(steps) if discrete else steps, eta=flat)
         out = np.zeros(flat.shape + ((self.landscape.dim,) if self._vector else ()))
         for factor, term, K in kept:
-            R = values(term)
+            R = values(term) if space is None else values(term, K=K)
             d = term.order
             out += factor * np.einsum(K, list(range(1, d + 1)) + ([d + 1] if self._vector else []),
                                       R, list(range(d + 1)),
                                       [0] + ([d + 1] if self._vector else []))
         return out.reshape(rates.shape + out.shape[1:])
 
-    def _asymptote(self, lr, what: str):
-        """``(limit, velocity)`` at the learning rates ``lr``, summed over the terms."""
+    def asymptote(self, lr) -> np.ndarray:
+        """The polynomial in ``T`` that the prediction approaches as ``T -> infinity``, at the
+        learning rates ``lr`` (Tenka, Theorem 2), for the schedule's family: GD on its
+        ``N`` points, or SGD with its batch on fresh points at every step (the schedule's
+        number of steps is ignored).
+
+        Returns ``coefficients[..., k]``, multiplying ``T^k`` (shape ``lr.shape + (K,)``,
+        then ``(P,)`` for ``'weights'``), highest powers that cancel across the diagrams
+        (to rounding: ``1e-9`` of the largest diagram's coefficient) removed.  Directions of
+        zero curvature (eigenvalues of ``H`` within ``8 P`` machine epsilons of the largest,
+        the accuracy of the eigensolver, are taken as zero) make it grow: linearly on a
+        valley of minima, see :meth:`velocity`; :meth:`limit` is the constant.
+
+        Raises:
+            StabilityError: a diagram's edges reach a direction with ``|1 - lr lambda| >= 1``
+                (negative curvature, or ``lr >= 2/lambda``): no polynomial describes it.
+            MeasureError: the training loss or the gap of single-epoch SGD, whose
+                training set grows with ``T``.
+            ScheduleError: a schedule whose steps are not alike (several epochs), or the
+                integral propagator.
+            InputTypeError, NonFiniteError: learning rates that are not finite numbers.
+
+        >>> from symsgd import resummed_loss, gd
+        >>> from symsgd.landscapes import mean_estimation
+        >>> r = resummed_loss(gd(2, steps=5), 2, landscape=mean_estimation(init=1))
+        >>> r.asymptote([0.1, 0.5]).round(12)      # C / (2 H N): the empirical mean's loss
+        array([[0.25],
+               [0.25]])
+        """
         rates = _rates(lr)
         flat = rates.reshape(-1)
         space = _homogeneous(self.schedule)
         if space is None or self.propagator == "integral":
-            raise ScheduleError(f"the {what} is taken on a homogeneous schedule family (GD, or "
-                                f"single-epoch SGD) with the discrete or exponential "
-                                f"propagator; got {self.schedule} ({self.propagator})")
-        lam, kept, _ = self._numeric
+            raise ScheduleError(f"the T -> infinity form is taken on a homogeneous schedule "
+                                f"family (GD, or single-epoch SGD) with the discrete or "
+                                f"exponential propagator; got {self.schedule} "
+                                f"({self.propagator})")
+        if space.tied and self.measure in ("train", "gap"):
+            raise MeasureError(f"single-epoch SGD takes T -> infinity with its training set "
+                               f"(N = {space.rows} T), so the {self.label} tends to the test "
+                               f"loss's behaviour (the gap to zero); ask for the test loss, or "
+                               f"use GD on a fixed training set")
+        lam, kept = self._numeric
+        lam = np.where(np.abs(lam) <= 8 * lam.size * np.finfo(float).eps * np.abs(lam).max(),
+                       0.0, lam)
         discrete = self.propagator == "discrete"
         stay = 1.0 - flat[:, None] * lam[None, :] if discrete \
             else np.exp(-flat[:, None] * lam[None, :])
         end = np.ones_like(stay) if discrete else stay
         tail = (self.landscape.dim,) if self._vector else ()
-        limit, velocity = np.zeros(flat.shape + tail), np.zeros(flat.shape + tail)
+        parts = [np.zeros(flat.shape + (1,) + tail)]
         for factor, term, K in kept:
             d = term.order
             if d == 0:
-                limit += factor * K
+                parts.append(factor * np.broadcast_to(K, flat.shape + tail)[:, None])
                 continue
-            W = transfer(term, space.tied, stay, end)
+            index = _support(K, d)
+            W = transfer(term, space.tied, stay[:, index], end[:, index])
             if W is None:
                 continue
-            value, rate, bad = asymptote(W)
-            axes = list(range(1, d + 1))
-            weight = np.abs(K).reshape(K.shape[:d] + (-1,)).sum(-1) if self._vector else np.abs(K)
-            broken = np.einsum(bad.astype(np.float64), [0] + axes, weight, axes, [0]) > 0
-            if np.any(broken):
-                raise StabilityError(_no_asymptote(term, flat[broken], lam))
+            coefficients, bad = asymptote(W)                  # (E, M, degree), (E, M)
+            if np.any(bad):
+                raise StabilityError(_no_asymptote(term, flat[np.any(bad, axis=-1)], lam))
+            Kz = K[tuple(index.T)]                             # (M,) or (M, P)
             scale = factor * flat ** d * float(space.rows) ** (max(term.rows, default=-1) + 1)
-            out = [0] + ([d + 1] if self._vector else [])
-            limit += scale.reshape((-1,) + (1,) * len(tail)) * np.einsum(
-                value, [0] + axes, K, axes + ([d + 1] if self._vector else []), out)
-            velocity += scale.reshape((-1,) + (1,) * len(tail)) * np.einsum(
-                rate, [0] + axes, K, axes + ([d + 1] if self._vector else []), out)
-        shape = rates.shape + tail
-        return limit.reshape(shape), velocity.reshape(shape)
+            parts.append(scale.reshape((-1, 1) + (1,) * len(tail)) * np.einsum(
+                coefficients, [0, 1, 2], Kz, [1] + ([3] if self._vector else []),
+                [0, 2] + ([3] if self._vector else [])))
+        width = max(p.shape[1] for p in parts)
+        parts = [np.concatenate([p, np.zeros((p.shape[0], width - p.shape[1]) + tail)], axis=1)
+                 for p in parts]
+        total = np.sum(parts, axis=0)
+        scale = np.max(np.abs(parts), axis=0)
+        degree = width
+        while degree > 1 and np.all(np.abs(total[:, degree - 1]) <= 1e-9 * scale[:, degree - 1]):
+            degree -= 1
+        total = total[:, :degree]
+        return total.reshape(rates.shape + total.shape[1:])
 
     def limit(self, lr) -> np.ndarray:
-        """The ``T -> infinity`` value of the prediction at the learning rates ``lr`` (Tenka,
-        Theorem 2), for the schedule's family: GD on its ``N`` points, or SGD with its batch
-        on fresh points at every step (the number of steps is ignored).
+        """The ``T -> infinity`` value of the prediction at the learning rates ``lr``: the
+        constant of :meth:`asymptote` (Tenka, Theorem 2).
 
         Raises:
-            StabilityError: the value has no limit at some rate: it grows linearly in ``T``
+            StabilityError: the prediction has no limit at some rate: it grows in ``T``
                 along a zero-curvature direction (see :meth:`velocity`), or a direction
-                with ``|1 - lr lambda| >= 1`` (negative curvature, or ``lr >= 2/lambda``)
-                that the diagrams' edges reach.
-            ScheduleError: a schedule whose steps are not alike (several epochs), or the
-                integral propagator.
-            InputTypeError, NonFiniteError: learning rates that are not finite numbers.
+                with ``|1 - lr lambda| >= 1`` that the diagrams' edges reach.
+            ScheduleError, InputTypeError, NonFiniteError: as for :meth:`asymptote`.
 
         >>> from symsgd import resummed_loss, sgd
         >>> from symsgd.landscapes import mean_estimation
@@ -643,30 +755,52 @@ class Resummed:
         >>> print(f"{float(r.limit(0.1)):.6f}")     # eta C / (2 (2 - eta H)) at H = C = 1
         0.026316
         """
-        limit, velocity = self._asymptote(lr, "limit")
-        moving = np.any(velocity.reshape(velocity.shape[:np.ndim(lr)] + (-1,)) != 0, axis=-1)
-        if np.any(moving):
-            raise StabilityError(f"the {self.label} grows linearly in T at lr = "
-                                 f"{np.asarray(lr, dtype=float)[moving].tolist()} (a valley of "
-                                 f"minima); its rate is Resummed.velocity")
-        return limit
+        return self._power(lr, 0, "limit")
 
     def velocity(self, lr) -> np.ndarray:
         """The linear growth rate per step of the prediction as ``T -> infinity``: on a valley
         of minima, the drift velocity (Tenka, Corollary 4); zero where it has a limit.
 
-        Arguments and errors as for :meth:`limit` (but linear growth is its answer).
+        It is the coefficient of ``T`` in :meth:`asymptote`.  A truncated expansion can also
+        hold higher powers of ``T`` that the next orders cancel (HELIX from order 6: a
+        ``T^2`` coefficient of order ``eta^(order - 2)``, see ``docs/results.md``); they are
+        reported with a :class:`~symsgd.errors.TruncationWarning`, and the rate returned.
+
+        Raises:
+            StabilityError: a direction with ``|1 - lr lambda| >= 1`` that the diagrams'
+                edges reach.
+            ScheduleError, InputTypeError, NonFiniteError: as for :meth:`asymptote`.
 
         >>> from symsgd import resummed_displacement, sgd
         >>> from symsgd.landscapes import helix
-        >>> v = resummed_displacement(sgd(1), 3, landscape=helix()).velocity(0.01)
+        >>> v = resummed_displacement(sgd(2), 3, landscape=helix()).velocity(0.01)
         >>> print(f"{v[2] / 0.01**2:.4f}")    # along z: (1/6)/(1 - 2 eta/3)
         0.1678
         """
-        return self._asymptote(lr, "velocity")[1]
+        return self._power(lr, 1, "velocity")
+
+    def _power(self, lr, k: int, what: str) -> np.ndarray:
+        """The coefficient of ``T^k`` of :meth:`asymptote`; higher powers are refused for the
+        limit (``k = 0``) and reported with a warning for the velocity."""
+        coefficients = self.asymptote(lr)
+        axis = -2 if self._vector else -1
+        degree = coefficients.shape[axis]
+        if degree > k + 1:
+            message = (f"the {self.label} grows like T^{degree - 1} at some of lr = "
+                       f"{np.asarray(lr, dtype=float).tolist()} (largest coefficient "
+                       f"{np.abs(np.take(coefficients, degree - 1, axis=axis)).max():.3g}); "
+                       f"see Resummed.asymptote")
+            if k == 0:
+                raise StabilityError(f"{message}, so it has no {what}")
+            warnings.warn(f"{message}: returning the coefficient of T", TruncationWarning,
+                          stacklevel=3)
+        if degree <= k:
+            return np.zeros(np.take(coefficients, 0, axis=axis).shape)
+        return np.take(coefficients, k, axis=axis)
 
     def __repr__(self) -> str:
-        extra = "" if self.propagator == "discrete" else f", propagator={self.propagator!r}"
+        extra = "" if self.moment == 1 else f", moment={self.moment}"
+        extra += "" if self.propagator == "discrete" else f", propagator={self.propagator!r}"
         return (f"Resummed({self.label}, {self.schedule}, order={self.order}, "
                 f"{len(self.terms)} terms{extra})")
 
@@ -690,15 +824,68 @@ def _rates(lr) -> np.ndarray:
 def _no_asymptote(term: RTerm, rates, lam) -> str:
     """Why a term has neither a limit nor a linear growth at these rates."""
     bound = 2.0 / lam.max() if lam.max() > 0 else np.inf
-    return (f"the diagram {term.diagram.text()} has no T -> infinity limit nor linear growth at "
+    return (f"the diagram {term.diagram.text()} has no T -> infinity form at "
             f"lr = {rates.tolist()}: its edges reach a direction with |1 - lr lambda| >= 1 "
-            f"(curvature {lam.min():.3g} .. {lam.max():.3g}; stable below lr = {bound:.6g}), "
-            f"or a valley reached twice (growth faster than linear)")
+            f"(curvature {lam.min():.3g} .. {lam.max():.3g}; stable below lr = {bound:.6g})")
+
+
+def _block(landscape, degrees) -> list:
+    """A cumulant block as einsum operands ``[(array, axes)]``: the factors of
+    :meth:`~symsgd.Landscape.cumulant_factors` (scalar cumulants over the data's features,
+    axes ``('f', i)``, and each node's coefficients, axes ``('f', i), ('n', i, j)``) for a
+    :class:`~symsgd.Landscape`, else the cumulant tensor (axes ``('n', i, j)``)."""
+    slots = [("n", i, j) for i, k in enumerate(degrees) for j in range(k)]
+    if not isinstance(landscape, Landscape):
+        return [(_floats(landscape.cumulant(*degrees), f"kappa{degrees}"), slots)]
+    kappa, coefficients = landscape.cumulant_factors(*degrees)
+    what = f"kappa{degrees}"
+    out = [(_floats(kappa, what), [("f", i) for i in range(len(degrees))])]
+    for i, (k, C) in enumerate(zip(degrees, coefficients)):
+        out.append((_floats(C, what), [("f", i)] + [("n", i, j) for j in range(k)]))
+    return out
+
+
+def _contract(term: RTerm, operands, U) -> np.ndarray:
+    """``K[i_1, ..., i_d(, a)]``: the term's blocks (einsum operands from :func:`_block`)
+    contracted with the eigenvectors ``U`` at both ends of every edge."""
+    subscripts = term.subscripts(eigen=True)
+    inputs, output = subscripts.split("->")
+    names = inputs.split(",")
+    symbols: dict = {}
+
+    def letter(key):
+        return symbols.setdefault(key, opt_einsum.get_symbol(len(symbols)))
+
+    for c in output + "".join(names):
+        letter(("edge", c))
+    parts, arrays = [], []
+    for b, ((degrees, slots), block) in enumerate(zip(term.blocks, operands)):
+        for array, axes in block:
+            parts.append("".join(letter(("edge", slots[_offset(degrees, a)]))
+                                 if a[0] == "n" else letter((b,) + a) for a in axes))
+            arrays.append(array)
+    for name in names[len(term.blocks):]:
+        parts.append("".join(letter(("edge", c)) for c in name))
+        arrays.append(U)
+    spec = ",".join(parts) + "->" + "".join(letter(("edge", c)) for c in output)
+    return np.asarray(opt_einsum.contract(spec, *arrays))
+
+
+def _offset(degrees, axis) -> int:
+    """The position in a block's slot letters of node ``i``'s ``j``-th slot."""
+    _, i, j = axis
+    return sum(degrees[:i]) + j
 
 
 def _floats(array, what: str) -> np.ndarray:
-    if isinstance(array, np.ndarray):
+    if isinstance(array, np.ndarray) and array.dtype != object:
         return np.asarray(array, dtype=np.float64)
+    if isinstance(array, np.ndarray):
+        try:
+            return np.array(array.tolist(), dtype=np.float64).reshape(array.shape)
+        except TypeError:
+            raise LandscapeError(f"the numeric resummed value needs numeric statistics; "
+                                 f"{what} has the entries {array.tolist()}") from None
     entries, shape = _entries(array)
     try:
         return np.array([float(x) for x in entries], dtype=np.float64).reshape(shape)
