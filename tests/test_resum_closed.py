@@ -194,7 +194,7 @@ def test_each_term_closed_form_equals_its_sweep_entry_by_entry(schedule, discret
             if d == 0:
                 continue
             reference = _sweep(term, memberships, discrete, steps, eta)
-            value = _closed(term, space, steps, end, eta, K=np.ones((lam.size,) * d))
+            value = _closed(term, space, eta, np.ones((lam.size,) * d), stay=steps, end=end)
             if not np.any(reference):   # no embedding: a block tied across an edge (SGD)
                 assert space.tied and not np.any(value), term
                 continue

@@ -21,9 +21,10 @@ edges alive there (child placed, parent not yet), so the integral over one
 order is an iterated integral of exponentials, the entry of the exponential of
 a bidiagonal matrix (divided differences of ``exp``, Opitz's formula).
 Summing over the orders is a walk on the lattice of down-sets (the sets of
-times placed so far), whose exponential gives all of them at once.
-:func:`expm_metzler` evaluates it with entrywise relative accuracy, zero and
-repeated rates included (no division by rate differences).
+times placed so far), whose exponential gives all of them at once
+(:func:`symsgd.diagrams._transfer.integrate`).  :func:`expm_metzler` evaluates it
+with entrywise relative accuracy, zero and repeated rates included (no division
+by rate differences).
 
 >>> import numpy as np
 >>> float(divided_differences(np.zeros(3)))  # exp[0, 0, 0] = 1/2!
@@ -32,7 +33,6 @@ repeated rates included (no division by rate differences).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import ScheduleError
 from ..schedule import GDSchedule, SGDSchedule
 
-__all__ = ["Continuum", "continuum", "divided_differences", "expm_metzler", "integrate"]
+__all__ = ["Continuum", "continuum", "divided_differences", "expm_metzler"]
 
 _TAYLOR_TERMS = 20  # beyond the lattice depth; the scaled matrix has norm <= 1/2
 
@@ -90,8 +90,9 @@ def continuum(schedule) -> Continuum:
             return Continuum(s.T, False, s.N)
         if sum(map(len, batches)) == len(set().union(*batches)):
             return Continuum(s.T, True, s.batch)
-    raise ScheduleError(f"the integral propagator needs full-batch steps (GD) or single-epoch "
-                        f"SGD (every point in at most one batch); {schedule} revisits points")
+    raise ScheduleError(f"the integral propagator needs full-batch steps (GD), single-epoch SGD "
+                        f"(every point in at most one batch) or epochs in a fixed order; "
+                        f"{schedule} revisits points otherwise")
 
 
 def expm_metzler(M) -> np.ndarray:
@@ -133,46 +134,3 @@ def divided_differences(x) -> np.ndarray:
     m = x.shape[-1]
     A = x[..., :, None] * np.eye(m) + np.eye(m, k=1)
     return expm_metzler(A)[..., 0, m - 1]
-
-
-def _lattice(term, tied: bool):
-    """The down-sets of the term's free times, ordered by size, their transitions (one
-    more time placed) and alive edges; ``None`` for a tie along an edge.  When the ties
-    close a cycle, no walk reaches the full set from the empty one: the integral is 0."""
-    d = term.order
-    var = [term.rows[v] if tied else v for v in range(d)]
-    m = len(set(var))
-    before = [set() for _ in range(m)]
-    for v, p in enumerate(term.parents):
-        if p:
-            if var[v] == var[p - 1]:
-                return None
-            before[var[p - 1]].add(var[v])
-    states = [frozenset(S) for k in range(m + 1) for S in itertools.combinations(range(m), k)
-              if all(before[x] <= set(S) for x in S)]
-    index = {S: i for i, S in enumerate(states)}
-    moves = np.zeros((len(states), len(states)))
-    for S, i in index.items():
-        for x in range(m):
-            if x not in S and S | {x} in index:
-                moves[i, index[S | {x}]] = 1.0
-    alive = np.array([[var[v] in S and not (p and var[p - 1] in S) for v, p in
-                       enumerate(term.parents)] for S in states], dtype=np.float64)
-    return m, moves, alive.reshape(len(states), d)
-
-
-def integrate(term, space: Continuum, lam: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    """``R[eta, i_1, ..., i_d]``: the integral over the term's continuous embeddings of
-    the product of edge propagators ``exp(-eta lambda_(i_v) lag) eta`` times the density."""
-    d, P, E = term.order, lam.shape[0], eta.shape[0]
-    if d == 0:
-        return np.ones(E)
-    lattice = _lattice(term, space.tied)
-    if lattice is None:
-        return np.zeros((E,) + (P,) * d)
-    m, moves, alive = lattice
-    edge_rates = np.stack(np.meshgrid(*[lam] * d, indexing="ij"), axis=-1).reshape(-1, d)
-    decay = (space.T * eta)[:, None, None] * (edge_rates @ alive.T)[None]
-    M = moves - decay[..., :, None] * np.eye(len(moves))
-    weight = float(space.T) ** m * eta ** d * float(space.rows) ** (max(term.rows, default=-1) + 1)
-    return (expm_metzler(M)[..., 0, -1] * weight[:, None]).reshape((E,) + (P,) * d)

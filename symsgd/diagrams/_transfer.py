@@ -39,7 +39,9 @@ import itertools
 
 import numpy as np
 
-__all__ = ["transfer", "epochs_walk", "walk", "asymptote"]
+from ._integrals import expm_metzler
+
+__all__ = ["transfer", "epochs_walk", "integrate", "term_integral", "walk", "asymptote"]
 
 
 def _lattice(m: int, needs, edges=(), heads=(), tails=()):
@@ -55,8 +57,8 @@ def _lattice(m: int, needs, edges=(), heads=(), tails=()):
     * ``tails`` ``(v, parent)``: in every step after the parent's (the root's: all).
 
     The states are the placeable sets ordered by size (empty first, full last); a
-    transition is ``(i, j, ending, staying)``: the factors taking ``end`` and ``stay``
-    on the way from state ``i`` to state ``j``.
+    transition is ``(i, j, ending, staying, placed)``: the factors taking ``end`` and
+    ``stay`` on the way from state ``i`` to state ``j``, and the number of variables placed.
     """
     if any(x in needs[x] for x in range(m)):
         return None
@@ -73,7 +75,7 @@ def _lattice(m: int, needs, edges=(), heads=(), tails=()):
             for A in itertools.combinations(free, k):
                 ending = tuple(v for v, c in alive if c in A)
                 staying = tuple(v for v, c in alive if c not in A) + always
-                transitions.append((i, index[S | set(A)], ending, staying))
+                transitions.append((i, index[S | set(A)], ending, staying, k))
     return len(states), transitions
 
 
@@ -83,10 +85,52 @@ def _matrix(lattice, stay: np.ndarray, end: np.ndarray):
         return None
     n, transitions = lattice
     W = np.zeros(stay.shape[:-1] + (n, n))
-    for i, j, ending, staying in transitions:
+    for i, j, ending, staying, _ in transitions:
         W[..., i, j] += np.prod(end[..., list(ending)], axis=-1) * \
             np.prod(stay[..., list(staying)], axis=-1)
     return W
+
+
+def _continuous(lattice, rates: np.ndarray, length) -> np.ndarray:
+    """The continuous-time walk of a lattice over a time ``length``: the integral over the
+    variables' times (each in ``[0, length]``, in the lattice's orders) of ``exp(-sum of the
+    alive factors' rates times the time they are alive)``, i.e. ``exp(length G)[empty,
+    full]`` with ``G`` placing one variable at rate 1 and decaying at the alive rates
+    (:func:`~symsgd.diagrams._integrals.expm_metzler`: entrywise accurate, zero and equal
+    rates included).  ``None`` for no lattice; ``rates``: ``(..., d)``."""
+    if lattice is None:
+        return None
+    n, transitions = lattice
+    G = np.zeros(rates.shape[:-1] + (n, n))
+    for i, j, _, staying, placed in transitions:
+        if placed == 0:
+            G[..., i, i] -= rates[..., list(staying)].sum(axis=-1)
+        elif placed == 1:
+            G[..., i, j] += 1.0
+    return expm_metzler(float(length) * G)[..., 0, -1]
+
+
+def term_integral(term, tied: bool, rates: np.ndarray, length) -> np.ndarray:
+    """The continuous walk (:func:`_continuous`) of a term on a homogeneous space-time of
+    ``length`` steps; ``rates``: ``(..., d)``, ``eta lambda`` of each edge.  ``None`` when
+    no walk reaches the full set."""
+    return _continuous(_term_lattice(term, tied), rates, length)
+
+
+def integrate(term, space, lam: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """``R[eta, i_1, ..., i_d]``: the integral over the term's continuous embeddings of
+    the product of edge propagators ``exp(-eta lambda_(i_v) lag) eta`` times the density
+    (Remark 1 on a :class:`~symsgd.diagrams._integrals.Continuum`: GD, or single-epoch SGD
+    whose blocks' nodes share one time), at every eigenvalue index."""
+    d, P, E = term.order, lam.shape[0], eta.shape[0]
+    if d == 0:
+        return np.ones(E)
+    grid = np.stack(np.meshgrid(*[lam] * d, indexing="ij"), axis=-1).reshape(-1, d)
+    value = term_integral(term, space.tied, eta[:, None, None] * grid[None], space.T)
+    if value is None:
+        return np.zeros((E,) + (P,) * d)
+    weight = eta ** d * float(space.rows) ** (max(term.rows, default=-1) + 1)
+    return (value * weight[:, None]).reshape((E,) + (P,) * d)
 
 
 def _term_lattice(term, tied: bool):
@@ -119,7 +163,7 @@ def transfer(term, tied: bool, stay: np.ndarray, end: np.ndarray):
     return _matrix(_term_lattice(term, tied), stay, end)
 
 
-def epochs_walk(term, stay: np.ndarray, end: np.ndarray, epochs: int, steps: int):
+def epochs_walk(term, epochs: int, steps: int, *, stay=None, end=None, rates=None):
     """The sum over time assignments of several epochs of ``steps`` steps each, the batches
     in the same order every epoch (``reshuffle='fixed'``): the nodes of a block share a
     *phase* (step within the epoch), and may lie in different epochs.
@@ -134,17 +178,23 @@ def epochs_walk(term, stay: np.ndarray, end: np.ndarray, epochs: int, steps: int
     phases (blocks move together; a crossing edge counts the phases after its child's
     and before its parent's).
 
+    With ``rates`` instead (``eta lambda`` per edge), the phases are continuous in
+    ``[0, M)`` and the propagator ``exp(-eta lambda lag)``: Remark 1's integral form on
+    this space-time (the phase walk by :func:`_continuous`, ``exp(-eta lambda M)`` per
+    epoch spanned).
+
     Args:
         term: an :class:`~symsgd.diagrams.resum.RTerm` with ``d >= 1`` edges.
-        stay, end: ``(..., d)``: as for :func:`transfer`.
         epochs, steps: ``E`` and ``M``.
+        stay, end: ``(..., d)``: as for :func:`transfer` (discrete phases).
+        rates: ``(..., d)``: the edges' decay rates (continuous phases).
 
     Returns the sum ``(...)`` (the row count and ``eta^d`` not included).
     """
     d = term.order
     parents = [p - 1 if p else None for p in term.parents]          # node indices
-    total = np.zeros(stay.shape[:-1])
-    span = stay ** steps
+    span = np.exp(-rates * steps) if rates is not None else stay ** steps
+    total = np.zeros(span.shape[:-1])
     for across in itertools.product((False, True), repeat=d):
         # epochs: components of within-epoch edges; the root's is placed before the walk
         component = list(range(d))
@@ -181,7 +231,7 @@ def epochs_walk(term, stay: np.ndarray, end: np.ndarray, epochs: int, steps: int
         if epochs == 1:
             if labels:
                 continue
-            outer = np.ones(stay.shape[:-1])
+            outer = np.ones(span.shape[:-1])
         else:
             W = _matrix(_lattice(len(labels), needs, edges=edges), span, np.ones_like(span))
             if W is None:
@@ -200,9 +250,11 @@ def epochs_walk(term, stay: np.ndarray, end: np.ndarray, epochs: int, steps: int
                 if parent is not None:
                     needs[child].add(parent)
                 edges.append((v, parent, child))
-        W = _matrix(_lattice(blocks, needs, edges=edges, heads=heads, tails=tails), stay, end)
-        if W is not None:
-            total = total + outer * walk(W, steps)
+        lattice = _lattice(blocks, needs, edges=edges, heads=heads, tails=tails)
+        if lattice is not None:
+            inner = _continuous(lattice, rates, steps) if rates is not None else \
+                walk(_matrix(lattice, stay, end), steps)
+            total = total + outer * inner
     return total
 
 

@@ -30,17 +30,24 @@ Two evaluations:
 * exact (:attr:`Resummed.expr`): a polynomial in ``eta`` with rational
   coefficients, from the landscape's exact statistics and exact matrix powers
   (small ``T``);
-* numeric (calling a :class:`Resummed`): float64, in an eigenbasis of ``H``,
-  with one sweep over time in which every edge carries a geometric filter
-  ``b(t + 1) = (1 - eta lambda) b(t) + eta f(t)``.  No division occurs, so
-  zero and repeated eigenvalues need no special care; the cost is linear in
-  ``T``.  ``propagator='exponential'`` replaces ``(1 - eta lambda)^(t'-t-1)``
-  by ``exp(-eta lambda (t' - t))`` (the exponential of Remark 1, with the
-  sums over time kept); ``propagator='integral'`` is all of Remark 1: the
-  exponential, and integrals over continuous times in ``[0, T]`` for the sums
-  (GD and single-epoch SGD; the space-time density and the integration are
-  in :mod:`symsgd.diagrams._integrals`).  Both differ from the discrete form
-  at relative order ``eta``.
+* numeric (calling a :class:`Resummed`): float64, in an eigenbasis of ``H``.
+  On GD, single-epoch SGD and several epochs in a fixed order each term's sum
+  over embeddings is a walk on its lattice of placed times, in closed form
+  (:mod:`symsgd.diagrams._transfer`: ``log2 T`` matrix products, cost flat in
+  ``T``).  Other schedules (random or seeded reshuffling) use one sweep over time
+  in which every edge carries a geometric filter ``b(t + 1) = (1 - eta lambda)
+  b(t) + eta f(t)`` (cost linear in ``T``).  ``propagator='exponential'``
+  replaces ``(1 - eta lambda)^(t'-t-1)`` by ``exp(-eta lambda (t' - t))`` (the
+  exponential of Remark 1, with the sums over time kept);
+  ``propagator='integral'`` is all of Remark 1: the exponential, and integrals
+  over continuous times for the sums (GD, single-epoch SGD, and several epochs
+  in a fixed order with continuous phases; the space-time density is in
+  :mod:`symsgd.diagrams._integrals`).  Both differ from the discrete form at
+  relative order ``eta``.
+
+The ``T -> infinity`` form (Tenka, Theorem 2) is :meth:`Resummed.asymptote`, with
+:meth:`Resummed.limit` and :meth:`Resummed.velocity`; ``moment=2`` gives second
+moments (two roots at ``T``).
 
 Build one with :func:`symsgd.resummed_loss` or :func:`symsgd.resummed_displacement`:
 
@@ -87,8 +94,8 @@ from ..statistics import NumericStatistics
 from ..schedule import BaseSchedule, SGDSchedule
 from ..series import ETA, Series
 from ._errors import DiagramError
-from ._integrals import Continuum, continuum, integrate
-from ._transfer import asymptote, epochs_walk, transfer, walk
+from ._integrals import Continuum, continuum
+from ._transfer import asymptote, epochs_walk, term_integral, transfer, walk
 from .diagram import Diagram
 from .enumerate import enumerate_diagrams
 from .values import decorated_values
@@ -439,25 +446,32 @@ def _epochs(schedule):
     return None
 
 
-def _closed(term: RTerm, space, stay, end, eta, K) -> np.ndarray:
+def _closed(term: RTerm, space, eta, K, *, stay=None, end=None, rates=None) -> np.ndarray:
     """``R[eta, i_1, ..., i_d]`` in closed form, at the eigenvalue indices where ``K`` is not
     zero (zero elsewhere): on a homogeneous space-time (a :class:`Continuum`) a walk of
     ``T`` steps on the term's lattice by repeated squaring, over several epochs in a
     fixed order (``(epochs, steps, batch)``) a sum of walks over epochs and phases
-    (:mod:`._transfer`)."""
-    d, E, P = term.order, stay.shape[0], stay.shape[1]
+    (:mod:`._transfer`).  The discrete and exponential propagators give the edges'
+    factors ``stay`` and ``end``; the integral one their ``rates`` ``eta lambda``."""
+    d, E = term.order, eta.shape[0]
     if d == 0:
         return np.ones(E)
+    P = (stay if rates is None else rates).shape[1]
     R = np.zeros((E,) + (P,) * d)
     index = _support(K, d)
+    factors = dict(rates=rates[:, index]) if rates is not None else \
+        dict(stay=stay[:, index], end=end[:, index])
     blocks = max(term.rows, default=-1) + 1
     if isinstance(space, Continuum):
-        W = transfer(term, space.tied, stay[:, index], end[:, index])
-        value = None if W is None else walk(W, space.T)
         rows = space.rows
+        if rates is not None:
+            value = term_integral(term, space.tied, factors["rates"], space.T)
+        else:
+            W = transfer(term, space.tied, factors["stay"], factors["end"])
+            value = None if W is None else walk(W, space.T)
     else:
         epochs, steps, rows = space
-        value = epochs_walk(term, stay[:, index], end[:, index], epochs, steps)
+        value = epochs_walk(term, epochs, steps, **factors)
     if value is not None:
         R[(slice(None),) + tuple(index.T)] = value * (eta ** d * float(rows) ** blocks)[:, None]
     return R
@@ -501,7 +515,8 @@ class Resummed:
             measures).
         propagator: ``'discrete'`` (exact), ``'exponential'`` (Remark 1's
             exponential, sums over times kept) or ``'integral'`` (Remark 1:
-            exponential and integrals over times; GD and single-epoch SGD).
+            exponential and integrals over times; GD, single-epoch SGD, several epochs
+            in a fixed order).
         eta: the learning-rate symbol of :attr:`expr`.
         terms: the :class:`RTerm` s summed (built from the others).
     """
@@ -528,7 +543,7 @@ class Resummed:
                                  f"initialization), got {type(self.landscape).__name__}")
         if self.propagator not in PROPAGATORS:
             raise MethodError(f"propagator must be one of {PROPAGATORS}, got {self.propagator!r}")
-        if self.propagator == "integral":
+        if self.propagator == "integral" and _epochs(self.schedule) is None:
             continuum(self.schedule)
         if not isinstance(self.eta, sympy.Symbol):
             raise InputTypeError(f"eta must be a SymPy Symbol, got {type(self.eta).__name__}")
@@ -638,15 +653,14 @@ class Resummed:
         rates = _rates(lr)
         flat = rates.reshape(-1)
         lam, kept = self._numeric
-        space = None
+        space = _homogeneous(self.schedule) or _epochs(self.schedule)
         if self.propagator == "integral":
-            values = functools.partial(integrate, space=continuum(self.schedule), lam=lam,
-                                       eta=flat)
+            values = functools.partial(_closed, space=space, eta=flat,
+                                       rates=flat[:, None] * lam[None, :])
         else:
             discrete = self.propagator == "discrete"
             steps = 1.0 - flat[:, None] * lam[None, :] if discrete \
                 else np.exp(-flat[:, None] * lam[None, :])
-            space = _homogeneous(self.schedule) or _epochs(self.schedule)
             values = functools.partial(_sweep, memberships=self._memberships, discrete=discrete,
                                        steps=steps, eta=flat) if space is None else \
                 functools.partial(_closed, space=space, stay=steps,
