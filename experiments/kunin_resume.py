@@ -48,8 +48,6 @@ Usage: ``python experiments/kunin_resume.py [OUTDIR] [--quick] [--trials 500] [-
 [--batch 128]`` (about 3 minutes by default on 2 cores; ``--quick`` about 25 s).
 """
 
-from dataclasses import dataclass
-
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.linalg
@@ -58,9 +56,7 @@ import torch
 from torch.func import grad, hessian, vmap
 
 from symsgd.nets import NetLandscape, simulate
-from symsgd.nets.dynamics import Dynamics
-from symsgd.nets.dynamics._base import mean_gradient, take
-from symsgd.optim import HeavyBall
+from symsgd.nets.dynamics import FreshBatchSGD
 from symsgd.phase_space import DiscretePhaseSpace, PhaseSpaceOU
 
 from _harness import arguments, digits_net, option, save
@@ -74,34 +70,6 @@ WD, BETA, FRACTION = 1e-4, 0.5, 0.3                  # lr = FRACTION x the stabi
 WINDOW = (4, 64)                                     # the steps the exponent is fitted over
 SETTLED = 16                                         # the speed is stationary from here on
 Z, SPEED_TOL, EXPONENT_TOL = 4, 0.08, 0.05
-
-
-@dataclass(frozen=True)
-class FreshBatchHeavyBall(Dynamics):
-    """Heavy ball with weight decay, each step on ``batch`` points drawn with replacement."""
-
-    N: int
-    steps: int
-    batch: int
-    momentum: float
-    weight_decay: float
-
-    @property
-    def T(self):
-        return self.steps
-
-    @property
-    def per_step(self):
-        return self.batch
-
-    def draws(self, rng, trials):
-        return (rng.integers(self.N, size=(trials, self.steps, self.batch), dtype=np.int32),)
-
-    def direction(self, problem, theta, rows, draws, lr):
-        return mean_gradient(problem, theta, take(rows, draws[0]))
-
-    def optimizer(self, lr):
-        return HeavyBall(lr, self.momentum, weight_decay=self.weight_decay)
 
 
 # ---------------------------------------------------------------- the trained network
@@ -184,7 +152,8 @@ for i, space, cov, propagator in ((0, ex_sub, sigma, lambda k: np.linalg.matrix_
     assert np.isclose(space.speed(), sum(modes[j][i].speed() for j in sub), rtol=1e-8)
 
 # ------------------------------------------------------------ the resumed training
-runs = simulate(net, FreshBatchHeavyBall(n, K, BATCH, BETA, WD), lr=lr, trials=trials,
+runs = simulate(net, FreshBatchSGD(n, steps=K, batch=BATCH, momentum=BETA,
+                                   weight_decay=WD), lr=lr, trials=trials,
                 seed=args.seed, record=record, training="population")
 speed = runs.speed[0]                                     # (trials, recorded steps)
 disp2 = runs.displacement[0] ** 2

@@ -24,6 +24,8 @@ errors wide (stated at each fit).
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 import sympy
@@ -37,7 +39,8 @@ from symsgd.errors import (InputTypeError, LandscapeError, MeasureError,  # noqa
 from symsgd.landscapes import linear_regression, mean_estimation  # noqa: E402
 from symsgd.lyapunov import covariance_at  # noqa: E402
 from symsgd.nets import NetLandscape, Runs, simulate  # noqa: E402
-from symsgd.nets.dynamics import GD, GDC, SDE, SGD, SVAG, NoisyGD  # noqa: E402
+from symsgd.nets.dynamics import (GD, GDC, SDE, SGD, SVAG, FreshBatchSGD,  # noqa: E402
+                                  NoisyGD)
 from symsgd.nets.montecarlo import BLOCK  # noqa: E402
 from symsgd.optim import SGD as LinearSGD  # noqa: E402
 
@@ -285,6 +288,53 @@ def test_batched_trials_equal_a_plain_loop(momentum, nesterov, wd, nu):
     np.testing.assert_allclose(runs.mean(measure="speed")[0], speed.mean(0), rtol=1e-10)
     np.testing.assert_allclose(runs.sem(measure="speed")[0, 1:],
                                speed[:, 1:].std(0, ddof=1) / np.sqrt(7), rtol=1e-8)
+
+
+@pytest.mark.parametrize("momentum, nesterov, wd", [(0.0, False, 0.0), (0.9, False, 0.01),
+                                                    (0.5, True, 0.1)])
+def test_fresh_batches_equal_a_plain_loop(momentum, nesterov, wd):
+    """FreshBatchSGD draws each trial's batches with replacement from its block's generator
+    (``integers(N, size=(trials, steps, batch), dtype=int32)``): a plain torch loop over the
+    same draws."""
+    N, steps, batch = 6, 5, 3
+    fresh = types.SimpleNamespace(
+        N=N, T=steps,
+        sample_batches=lambda rng, n: rng.integers(N, size=(n, steps, batch), dtype=np.int32))
+    net = mlp_net(n=12, seed=3)
+    dyn = FreshBatchSGD(N, steps=steps, batch=batch, momentum=momentum, nesterov=nesterov,
+                        weight_decay=wd)
+    runs = simulate(net, dyn, lr=0.05, trials=7, seed=9, record=[0, steps])
+    loop, _ = _plain_loop(net, fresh, 0.05, 7, 9, momentum=momentum, nesterov=nesterov, wd=wd)
+    np.testing.assert_allclose(runs.test[0, :, -1], loop, rtol=1e-12, atol=0)
+
+
+def test_fresh_batches_carry_the_training_sets_covariance_over_the_batch():
+    """On a quadratic, each step's noise is the training set's (biased) gradient covariance
+    over ``B``, ``(n - 1) / (n B) M M^T`` on average: the test loss after ``T`` steps is the
+    mean path's (the training mean ``xbar`` shifts it: ``S M M^T S^T / n``) plus the discrete
+    Lyapunov covariance (``covariance_at``), within the simulation's interval; the noise of
+    a batch drawn without replacement, ``(n - B) / (n B)``, is rejected."""
+    w1, w2, x1, x2 = sympy.symbols("w1 w2 x1 x2", real=True)
+    K = np.array([[2.0, 0.5], [0.5, 1.0]])
+    M = np.array([[1.0, 0.5], [0.0, 1.0]])
+    Ks = sympy.Matrix([[2, sympy.Rational(1, 2)], [sympy.Rational(1, 2), 1]])
+    Ms = sympy.Matrix([[1, sympy.Rational(1, 2)], [0, 1]])
+    w, x = sympy.Matrix([w1, w2]), sympy.Matrix([x1, x2])
+    L = symsgd.Landscape((w.T * Ks * w)[0] / 2 + (x.T * Ms.T * w)[0], (w1, w2), (x1, x2),
+                         (1, -1))
+    n, batch, steps, lr = 6, 2, 5, 0.3
+    runs = simulate(L, FreshBatchSGD(n, steps=steps, batch=batch), lr=lr, trials=40000,
+                    seed=4)
+    A = np.eye(2) - lr * K
+    S = sum(np.linalg.matrix_power(A, j) for j in range(steps)) * lr
+    mean = np.linalg.matrix_power(A, steps) @ np.array([1.0, -1.0])
+    base = np.outer(mean, mean) + S @ M @ M.T @ S.T / n
+
+    def loss(factor):
+        second = base + covariance_at(LinearSGD(lr), K, factor * M @ M.T, steps)
+        return 0.5 * np.trace(K @ second)
+    assert within(runs.mean()[0, -1], runs.sem()[0, -1], loss((n - 1) / (n * batch)))
+    assert not within(runs.mean()[0, -1], runs.sem()[0, -1], loss((n - batch) / (n * batch)))
 
 
 @pytest.mark.parametrize("kind", ["gd", "heavy_ball", "substeps"])

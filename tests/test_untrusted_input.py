@@ -382,6 +382,8 @@ CALLS = {
     "symsgd.nets.campaign.digits_net": (lambda p: symsgd.nets.campaign.digits_net(p), None),
     "symsgd.nets.dynamics.SGD": (lambda p: symsgd.nets.dynamics.SGD(p), None),
     "symsgd.nets.dynamics.GD": (lambda p: symsgd.nets.dynamics.GD(3, steps=p), None),
+    "symsgd.nets.dynamics.FreshBatchSGD": (
+        lambda p: symsgd.nets.dynamics.FreshBatchSGD(3, steps=2, momentum=p), None),
     "symsgd.nets.dynamics.GDC": (lambda p: symsgd.nets.dynamics.GDC(p, steps=2), None),
     "symsgd.nets.dynamics.SDE": (lambda p: symsgd.nets.dynamics.SDE(3, steps=2, refine=p),
                                  None),

@@ -191,71 +191,75 @@ def epochs_walk(term, epochs: int, steps: int, *, stay=None, end=None, rates=Non
 
     Returns the sum ``(...)`` (the row count and ``eta^d`` not included).
     """
-    d = term.order
     parents = [p - 1 if p else None for p in term.parents]          # node indices
     span = np.exp(-rates * steps) if rates is not None else stay ** steps
     total = np.zeros(span.shape[:-1])
-    for across in itertools.product((False, True), repeat=d):
-        # epochs: components of within-epoch edges; the root's is placed before the walk
-        component = list(range(d))
-
-        def find(x):
-            while component[x] != x:
-                x = component[x]
-            return x
-        rooted = set()
-        for v, p in enumerate(parents):
-            if not across[v]:
-                if p is None:
-                    rooted.add(v)
-                else:
-                    component[find(v)] = find(p)
-        roots = {find(v) for v in rooted}
-        labels = sorted({find(v) for v in range(d)} - roots)
-        var = {c: i for i, c in enumerate(labels)}
-        place = [None if find(v) in roots else var[find(v)] for v in range(d)]
-        needs = [set() for _ in labels]
-        edges = []
-        possible = True
-        for v, p in enumerate(parents):
-            if across[v]:
-                parent = None if p is None else place[p]
-                if place[v] is None or parent == place[v]:     # not in an earlier epoch
-                    possible = False
-                    break
-                if parent is not None:
-                    needs[place[v]].add(parent)
-                edges.append((v, parent, place[v]))
-        if not possible:
+    for across in itertools.product((False, True), repeat=term.order):
+        lattice = _epoch_lattice(parents, across)
+        if lattice is None:
             continue
         if epochs == 1:
-            if labels:
+            if lattice[0] > 1:                                   # variables left to place
                 continue
             outer = np.ones(span.shape[:-1])
         else:
-            W = _matrix(_lattice(len(labels), needs, edges=edges), span, np.ones_like(span))
-            if W is None:
-                continue
-            outer = walk(W, epochs - 1)
-        # phases: blocks, within-epoch edges ordered, crossing edges as head and tail
-        blocks = max(term.rows, default=-1) + 1
-        needs = [set() for _ in range(blocks)]
-        edges, heads, tails = [], [], []
-        for v, p in enumerate(parents):
-            child, parent = term.rows[v], None if p is None else term.rows[p]
-            if across[v]:
-                heads.append((v, child))
-                tails.append((v, parent))
-            else:
-                if parent is not None:
-                    needs[child].add(parent)
-                edges.append((v, parent, child))
-        lattice = _lattice(blocks, needs, edges=edges, heads=heads, tails=tails)
+            outer = walk(_matrix(lattice, span, np.ones_like(span)), epochs - 1)
+        lattice = _phase_lattice(term, parents, across)
         if lattice is not None:
             inner = _continuous(lattice, rates, steps) if rates is not None else \
                 walk(_matrix(lattice, stay, end), steps)
             total = total + outer * inner
     return total
+
+
+def _epoch_lattice(parents, across):
+    """The walk over earlier epochs: its variables are the components of the within-epoch
+    edges (the root's component sits in the last epoch, placed before the walk), and a
+    crossing edge runs from its parent's component to its child's, which must differ and
+    not be the root's.  ``None`` when no assignment fits."""
+    d = len(parents)
+    component = list(range(d))
+
+    def find(x):
+        while component[x] != x:
+            x = component[x]
+        return x
+    for v, p in enumerate(parents):
+        if not across[v] and p is not None:
+            component[find(v)] = find(p)
+    roots = {find(v) for v, p in enumerate(parents) if not across[v] and p is None}
+    labels = {c: i for i, c in enumerate(sorted({find(v) for v in range(d)} - roots))}
+    place = [labels.get(find(v)) for v in range(d)]
+    needs = [set() for _ in labels]
+    edges = []
+    for v, p in enumerate(parents):
+        if across[v]:
+            parent = None if p is None else place[p]
+            if place[v] is None or parent == place[v]:          # no earlier epoch for it
+                return None
+            if parent is not None:
+                needs[place[v]].add(parent)
+            edges.append((v, parent, place[v]))
+    return _lattice(len(labels), needs, edges=edges)
+
+
+def _phase_lattice(term, parents, across):
+    """The walk over the phases of an epoch: its variables are the blocks; a within-epoch
+    edge orders its blocks, a crossing edge is a head (the phases after its child's) and a
+    tail (those before its parent's)."""
+    blocks = max(term.rows, default=-1) + 1
+    needs = [set() for _ in range(blocks)]
+    edges, heads, tails = [], [], []
+    for v, p in enumerate(parents):
+        child, parent = term.rows[v], None if p is None else term.rows[p]
+        if across[v]:
+            heads.append((v, child))
+            tails.append((v, parent))
+        else:
+            if parent is not None:
+                needs[child].add(parent)
+            edges.append((v, parent, child))
+    return _lattice(blocks, needs, edges=edges, heads=heads, tails=tails)
 
 
 def walk(W: np.ndarray, T: int) -> np.ndarray:

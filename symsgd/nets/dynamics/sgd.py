@@ -1,4 +1,5 @@
-"""SGD with any schedule of :mod:`symsgd.schedule` (GD included), plain or with momentum."""
+"""SGD with any schedule of :mod:`symsgd.schedule` (GD included), plain or with momentum, and
+SGD on batches drawn afresh with replacement at every step."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from ... import optim
 from ...errors import InputTypeError
 from ...schedule import BaseSchedule, gd
 from ._base import Dynamics, mean_gradient, real, take
+from ._sizes import Sized
 
-__all__ = ["SGD", "GD"]
+__all__ = ["SGD", "GD", "FreshBatchSGD"]
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,8 @@ class SGD(Dynamics):
             raise InputTypeError(f"schedule must be a symsgd schedule, got "
                                  f"{type(self.schedule).__name__}")
         self.schedule._require_concrete("simulation")
-        object.__setattr__(self, "momentum", real(self.momentum, "momentum"))
         object.__setattr__(self, "weight_decay", real(self.weight_decay, "weight_decay"))
-        if not isinstance(self.nesterov, bool):
-            raise InputTypeError(f"nesterov must be True or False, got {self.nesterov!r}")
-        if self.nu is not None:
-            object.__setattr__(self, "nu", real(self.nu, "nu"))
-            if self.nesterov:
-                raise InputTypeError("nu (quasi-hyperbolic momentum) and nesterov exclude "
-                                     "each other")
-        self.optimizer(1.0)                        # the optimizer checks momentum < 1
+        _check_momentum(self)
 
     @property
     def N(self) -> int:
@@ -80,13 +74,72 @@ class SGD(Dynamics):
         return mean_gradient(problem, theta, take(rows, draws[0]))
 
     def optimizer(self, lr):
-        wd = self.weight_decay
-        if self.nu is not None:
-            return optim.QHM(lr, self.momentum, self.nu, weight_decay=wd)
-        if self.momentum == 0 and not self.nesterov:
-            return optim.SGD(lr, weight_decay=wd)
-        kind = optim.Nesterov if self.nesterov else optim.HeavyBall
-        return kind(lr, self.momentum, weight_decay=wd)
+        return _update_rule(self, lr)
+
+
+def _check_momentum(dynamics) -> None:
+    """Validate (and normalize) the momentum options of a frozen dynamics; typed errors."""
+    object.__setattr__(dynamics, "momentum", real(dynamics.momentum, "momentum"))
+    if not isinstance(dynamics.nesterov, bool):
+        raise InputTypeError(f"nesterov must be True or False, got {dynamics.nesterov!r}")
+    if dynamics.nu is not None:
+        object.__setattr__(dynamics, "nu", real(dynamics.nu, "nu"))
+        if dynamics.nesterov:
+            raise InputTypeError("nu (quasi-hyperbolic momentum) and nesterov exclude "
+                                 "each other")
+    dynamics.optimizer(1.0)                        # the optimizer checks momentum < 1
+
+
+def _update_rule(dynamics, lr):
+    """The :mod:`symsgd.optim` rule of a dynamics' momentum options."""
+    wd = dynamics.weight_decay
+    if dynamics.nu is not None:
+        return optim.QHM(lr, dynamics.momentum, dynamics.nu, weight_decay=wd)
+    if dynamics.momentum == 0 and not dynamics.nesterov:
+        return optim.SGD(lr, weight_decay=wd)
+    kind = optim.Nesterov if dynamics.nesterov else optim.HeavyBall
+    return kind(lr, dynamics.momentum, weight_decay=wd)
+
+
+@dataclass(frozen=True)
+class FreshBatchSGD(Sized):
+    """SGD whose every step averages the gradients of ``batch`` points drawn uniformly
+    *with replacement* from the ``N`` training points, independently of the other steps:
+    the i.i.d. gradient noise (covariance ``C/B``) of the stationary pictures of
+    :mod:`symsgd.lyapunov` and :mod:`symsgd.phase_space` (Kunin et al.).  Momentum options
+    as for :class:`SGD`.
+
+    Args:
+        N: the training set size.
+        steps: the number of steps.
+        batch: the points per step (drawn with replacement; ``1 <= batch <= N``).
+        momentum, nesterov, nu, weight_decay: as for :class:`SGD`.
+
+    >>> FreshBatchSGD(100, steps=5, batch=4, momentum=0.9).optimizer(0.1)
+    HeavyBall(lr=0.1, momentum=0.9, weight_decay=0.0)
+    """
+
+    _: KW_ONLY
+    momentum: float = 0.0
+    nesterov: bool = False
+    nu: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_momentum(self)
+
+    @property
+    def per_step(self) -> int:
+        return self.batch
+
+    def draws(self, rng, trials):
+        return (rng.integers(self.N, size=(trials, self.steps, self.batch), dtype=np.int32),)
+
+    def direction(self, problem, theta, rows, draws, lr):
+        return mean_gradient(problem, theta, take(rows, draws[0]))
+
+    def optimizer(self, lr):
+        return _update_rule(self, lr)
 
 
 def GD(N: int, *, steps: int, momentum: float = 0.0, nesterov: bool = False,
