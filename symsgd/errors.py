@@ -14,7 +14,7 @@ import numbers
 __all__ = [
     "SymsgdError",
     "SmoothnessWarning",
-    "TruncationWarning",
+    "GrowthWarning",
     "ScheduleError",
     "LandscapeError",
     "MomentError",
@@ -169,12 +169,14 @@ class SmoothnessWarning(UserWarning):
     """
 
 
-class TruncationWarning(UserWarning):
-    """A truncated expansion whose form at large ``T`` holds powers of ``T`` that higher
-    orders cancel (a linear growth rate is still returned, from the coefficient of ``T``).
+class GrowthWarning(UserWarning):
+    """A prediction that grows faster than linearly in ``T``: a linear growth rate is still
+    returned (the coefficient of ``T``).  The growth may be real (the second moment of a
+    drifting quantity) or a truncated expansion's, which higher orders cancel (HELIX's
+    displacement from order 6).
 
     Emitted (not raised) by :meth:`symsgd.Resummed.velocity`.
 
-    >>> issubclass(TruncationWarning, UserWarning)
+    >>> issubclass(GrowthWarning, UserWarning)
     True
     """

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from symsgd import resummed_displacement, sgd, simulate
-from symsgd.errors import TruncationWarning
+from symsgd.errors import GrowthWarning
 from symsgd.landscapes import helix
 
 
@@ -40,7 +40,7 @@ def engine():
 def test_order_seven_velocity_has_the_five_eighths_correction(engine):
     """(v / (eta^2/6) - 1) / eta tends to 5/8 (a quadratic fit through small rates)."""
     etas = np.array([1e-3, 2e-3, 4e-3, 8e-3])
-    with pytest.warns(TruncationWarning, match="T\\^2"):
+    with pytest.warns(GrowthWarning, match="T\\^2"):
         v = engine.velocity(etas)[:, 2]
     # the T^2 coefficient is a truncation artifact of order eta^5 (order 8 cancels it)
     T2 = engine.asymptote(etas)[:, 2, 2]
@@ -71,7 +71,7 @@ def test_simulated_velocity_has_the_five_eighths_correction(engine):
         errors.append(se / lead / eta)
         if eta <= 0.05:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", TruncationWarning)
+                warnings.simplefilter("ignore", GrowthWarning)
                 assert abs(v - engine.velocity(eta)[2]) < 3 * se
     etas = np.array([eta for eta, _, _ in rates])
     A = np.stack([np.ones(len(rates)), etas], axis=1) / np.array(errors)[:, None]

@@ -28,11 +28,11 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symsgd import Landscape, resummed_displacement, resummed_loss
+from symsgd import Dataset, Landscape, resummed_displacement, resummed_loss
 from symsgd.diagrams._integrals import continuum
 from symsgd.diagrams.resum import _closed, _memberships, _sweep, rvalue_terms
-from symsgd.errors import (InputTypeError, MeasureError, NonFiniteError, ScheduleError,
-                           StabilityError)
+from symsgd.errors import (InputTypeError, MeasureError, MethodError, NonFiniteError,
+                           ScheduleError, StabilityError)
 from symsgd.landscapes import gauss, helix, linear_regression, mean_estimation, shifting_valleys
 from symsgd.lyapunov import discrete_lyapunov, stationary_covariance
 from symsgd.optim import SGD
@@ -202,6 +202,32 @@ def test_each_term_closed_form_equals_its_sweep_entry_by_entry(schedule, discret
             np.testing.assert_allclose(value, reference, rtol=1e-12, atol=0)
             checked += 1
     assert checked > 20
+
+
+@pytest.mark.parametrize("discrete", [True, False], ids=["discrete", "exponential"])
+@pytest.mark.parametrize("schedule", [sgd(3, epochs=2), sgd(4, batch=2, epochs=3),
+                                      sgd(6, batch=2, epochs=2)], ids=str)
+def test_each_term_over_several_epochs_equals_its_sweep_entry_by_entry(schedule, discrete):
+    """The walks over epochs and phases, term by term at every tuple of eigenvalues (``K``
+    all ones), equal the sweep's ``R`` (``__call__`` sweeps such short schedules itself).
+    Sums of positive products: relative 1e-12 entry by entry."""
+    lam = np.array([0.0, 0.5, 2.0])
+    eta = np.array([0.01, 0.1, 0.3])
+    steps = 1.0 - eta[:, None] * lam if discrete else np.exp(-eta[:, None] * lam)
+    end = np.ones_like(steps) if discrete else steps
+    space = (schedule.epochs, schedule.N // schedule.batch, schedule.batch)
+    memberships = _memberships(schedule)
+    checked = 0
+    for measure in MEASURES:
+        for term in rvalue_terms(4, measure, schedule.batch, schedule.N):
+            d = term.order
+            if d == 0:
+                continue
+            reference = _sweep(term, memberships, discrete, steps, eta)
+            value = _closed(term, space, eta, np.ones((lam.size,) * d), stay=steps, end=end)
+            np.testing.assert_allclose(value, reference, rtol=1e-12, atol=0)
+            checked += np.any(reference != 0)
+    assert checked > 50
 
 
 # -- 2. closed form == the exact polynomial ------------------------------------------------
@@ -460,13 +486,12 @@ def _drift(uu, zz):
 @pytest.mark.parametrize("rotation", ROTATIONS, ids=str)
 def test_a_rotated_valley_drifts_at_the_same_velocity(rotation):
     """DRIFT VALLEY in rotated coordinates: the velocity is the same vector, rotated (along the
-    valley the hand-derived drift, across it nothing).  TruncationWarnings are ignored here
-    (see the next test)."""
+    valley the hand-derived drift, across it nothing), and no spurious growth warning."""
     p, q, r = rotation
     L = rotated(_drift, p, q, r, (0, 0))
     eta = np.array([0.01, 0.05, 0.1])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error")
         v = resummed_displacement(sgd(2), 3, landscape=L).velocity(eta)
     along, across = v @ np.array([q, -p]) / r, v @ np.array([p, q]) / r
     hand = -eta**2 * K_Z * S_U**2 / (2 * H_U * (2 - eta * H_U))
@@ -479,7 +504,7 @@ def test_a_rotated_flat_direction_that_nothing_reaches_changes_nothing(rotation)
     """Mean estimation along ``u`` in two parameters, with a flat direction ``z`` that no
     gradient, noise or coupling reaches: the limits are mean estimation's (test loss
     ``eta / (2 (2 - eta))``, displacement ``-u_0`` along ``u``), and the rotated DRIFT VALLEY's
-    velocity comes without a TruncationWarning (its axis-aligned twin has no T^2 term)."""
+    velocity comes without a GrowthWarning (its axis-aligned twin has no T^2 term)."""
     p, q, r = rotation
     L = rotated(lambda uu, zz: uu**2 / 2 + x * uu, p, q, r, (Q(p, r), Q(q, r)))  # u_0 = 1
     eta = np.array([0.05, 0.1])
@@ -534,9 +559,9 @@ def test_schedule_and_input_errors():
     L = landscape("mean_estimation")
     several = resummed_loss(sgd(4, epochs=2), 2, landscape=L)
     integral = resummed_loss(sgd(4), 2, landscape=L, propagator="integral")
-    for r in (several, integral):
+    for r, error in ((several, ScheduleError), (integral, MethodError)):
         for method in (r.limit, r.velocity, r.asymptote):
-            with pytest.raises(ScheduleError):
+            with pytest.raises(error):
                 method(0.1)
     assert np.isfinite(float(several(0.1))) and np.isfinite(float(integral(0.1)))
     r = resummed_loss(sgd(4), 2, landscape=L)
@@ -567,3 +592,68 @@ def test_closed_form_equals_sweep_on_random_quadratics(h, noise, init, fraction,
               resummed_displacement(sgd(batch * T, batch=batch), 1, landscape=L)):
         value, scale = swept(r, lr)
         assert np.all(np.abs(r(lr) - value) <= 1e-12 * scale)
+
+
+# -- 9. rounding: exact zeros, tiny curvatures, tiny values (a review's reproductions) -------
+
+def test_a_gradient_that_is_exactly_zero_leaves_no_growth():
+    """On three data points ``d l / dz = x/3 + y/7`` is exactly zero; float cumulants leave
+    ``1e-19`` there, which alone (its own largest entry) once made the value grow along the
+    flat ``z``.  Entries are now compared with the contraction of absolute values."""
+    u, z, x, y, w = sympy.symbols("u z x y w", real=True)
+    points = [(Q(1, 5), Q(-7, 15), 1), (0, 0, -1), (0, 0, 0)]
+    L = Landscape(u**2 / 2 + w * u + (x / 3 + y / 7) * z, (u, z), (x, y, w), (0, 0),
+                  distribution=Dataset(points))
+    for order in (1, 2, 3):
+        r = resummed_displacement(sgd(2), order, landscape=L)
+        assert np.all(r.limit([0.1, 0.5]) == 0)
+
+
+@pytest.mark.parametrize("exponent", [6, 9, 12])
+def test_limit_is_accurate_at_tiny_curvature(exponent):
+    """MEAN ESTIMATION with ``H = 10^-e``: the limit ``eta C / (2 (2 - eta H))`` divides by
+    ``1 - W_ss = eta H``, taken as ``-expm1(log1p(-eta H))``, not ``1 - (1 - eta H)``
+    (which left a relative error ``eps / (eta H)``: 3e-4 at ``e = 12``)."""
+    h = Q(1, 10**exponent)
+    r = resummed_loss(sgd(2), 2, landscape=mean_estimation(hessian=h))
+    for eta in (0.1, 1.0):
+        close(r.limit(eta), eta / (2 * (2 - eta * float(h))), 1e-13)
+
+
+def test_tiny_entries_that_are_not_rounding_are_kept():
+    """A displacement of size ``1e-13`` (a start ``1e-13`` from the minimum) is a value, not
+    rounding, and stays: ``-(1 - (1 - eta)^T) 10^-13``."""
+    a, b, x = sympy.symbols("a b x", real=True)
+    L = Landscape(a**2 / 2 + b**2 / 2 + x * a, (a, b), (x,), (1, Q(1, 10**13)))
+    eta = 0.1
+    close(resummed_displacement(sgd(5), 2, landscape=L)(eta)[1],
+          -(1 - (1 - eta) ** 5) * 1e-13, 1e-12)
+
+
+def test_deep_lattices_do_not_overflow():
+    """An order-6 sextic: the Laurent window is the path depth, not the number of states,
+    so no overflow warning; the polynomial equals the value at ``T = 10^6``."""
+    th, x = sympy.symbols("theta x", real=True)
+    L = Landscape(th**2 / 2 + th**4 / 24 + th**6 / 720 + x * th, (th,), (x,), (Q(1, 2),))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        limit = resummed_loss(sgd(2), 6, landscape=L).limit(0.01)
+        value = resummed_loss(sgd(10**6), 6, landscape=L)(0.01)
+    close(limit, value, 1e-10)
+
+
+def test_negative_curvature_is_named_as_such():
+    """The message names the cause: negative curvature (both propagators), and the
+    discrete bound ``2 / lambda_max`` only for the discrete propagator."""
+    v, x = sympy.symbols("v x", real=True)
+    L = Landscape(-v**2 / 2 + x * v, (v,), (x,), (0,))
+    for propagator in ("discrete", "exponential"):
+        with pytest.raises(StabilityError, match="negative curvature") as caught:
+            resummed_loss(sgd(2), 2, landscape=L, propagator=propagator).limit(0.01)
+        assert "stable below" not in str(caught.value)
+    with pytest.raises(StabilityError, match="stable below lr = 2"):
+        resummed_loss(sgd(2), 2, landscape=mean_estimation()).limit(2.5)
+    close(resummed_loss(sgd(2), 2, landscape=mean_estimation(),
+                        propagator="exponential").limit(3.0),
+          resummed_loss(sgd(10**7), 2, landscape=mean_estimation(),
+                        propagator="exponential")(3.0), 1e-9)

@@ -35,18 +35,44 @@ walk passes one more, and so on.
 
 from __future__ import annotations
 
+import functools
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 
 from ._integrals import expm_metzler
 
-__all__ = ["transfer", "epochs_walk", "integrate", "term_integral", "walk", "asymptote"]
+__all__ = ["transfer", "epochs_walk", "integrate", "term_integral", "walk", "asymptote",
+           "term_asymptote"]
 
 
-def _lattice(m: int, needs, edges=(), heads=(), tails=()):
-    """``(number of states, transitions)`` of a backward walk on ``m`` variables, or
-    ``None`` when no walk reaches the full set (a variable that needs itself).
+@dataclass(frozen=True)
+class Lattice:
+    """A backward walk's states and transitions, as arrays (see :func:`_lattice`).
+
+    Attributes:
+        states: the number of states (placeable sets, empty first, full last).
+        variables: the number of variables (a path passes at most ``variables + 1`` states).
+        matrix: ``(states^2, transitions)`` sparse: which matrix entry each transition adds to.
+        ends, stays: ``(transitions, d)`` how many times factor ``v`` takes ``end`` (0 or 1)
+            and ``stay`` (0, 1 or 2: a crossing edge's head and tail) in each transition.
+        placed: ``(transitions,)`` the number of variables each transition places.
+    """
+
+    states: int
+    variables: int
+    matrix: object
+    ends: np.ndarray
+    stays: np.ndarray
+    placed: np.ndarray
+
+
+def _lattice(m: int, d: int, needs, edges=(), heads=(), tails=()):
+    """The :class:`Lattice` of a backward walk on ``m`` variables with ``d`` factors, or
+    ``None`` when a variable needs itself (no walk places it).  A cycle of needs through
+    several variables leaves the full set unreachable: the walks' value is then 0.
 
     ``needs[x]``: the variables placed in earlier steps than ``x``.  The factors are
     indexed by an edge ``v`` (for its eigenvalue) and are alive in a step as follows:
@@ -55,40 +81,69 @@ def _lattice(m: int, needs, edges=(), heads=(), tails=()):
       placed before the walk) until the child is: ``end`` in the child's step;
     * ``heads`` ``(v, child)``: from the start until the child is placed (``end`` then);
     * ``tails`` ``(v, parent)``: in every step after the parent's (the root's: all).
-
-    The states are the placeable sets ordered by size (empty first, full last); a
-    transition is ``(i, j, ending, staying, placed)``: the factors taking ``end`` and
-    ``stay`` on the way from state ``i`` to state ``j``, and the number of variables placed.
     """
     if any(x in needs[x] for x in range(m)):
         return None
     states = [frozenset(S) for k in range(m + 1) for S in itertools.combinations(range(m), k)
               if all(needs[x] <= set(S) for x in S)]
     index = {S: i for i, S in enumerate(states)}
-    transitions = []
+    entries, ends, stays, placed = [], [], [], []
     for S, i in index.items():
         alive = [(v, c) for v, p, c in edges if c not in S and (p is None or p in S)]
         alive += [(v, c) for v, c in heads if c not in S]
-        always = tuple(v for v, p in tails if p is None or p in S)
+        always = [v for v, p in tails if p is None or p in S]
         free = [x for x in range(m) if x not in S and needs[x] <= S]
         for k in range(len(free) + 1):
             for A in itertools.combinations(free, k):
-                ending = tuple(v for v, c in alive if c in A)
-                staying = tuple(v for v, c in alive if c not in A) + always
-                transitions.append((i, index[S | set(A)], ending, staying, k))
-    return len(states), transitions
+                end, stay = np.zeros(d, dtype=np.int8), np.zeros(d, dtype=np.int8)
+                for v, c in alive:
+                    if c in A:
+                        end[v] += 1
+                    else:
+                        stay[v] += 1
+                for v in always:
+                    stay[v] += 1
+                entries.append(i * len(states) + index[S | set(A)])
+                ends.append(end)
+                stays.append(stay)
+                placed.append(k)
+    n, count = len(states), len(entries)
+    matrix = scipy.sparse.csr_matrix((np.ones(count), (entries, np.arange(count))),
+                                     shape=(n * n, count))
+    return Lattice(n, m, matrix, np.array(ends).reshape(count, d),
+                   np.array(stays).reshape(count, d), np.array(placed))
+
+
+def _factors(lattice: Lattice, stay: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """``(..., transitions)``: each transition's product of its factors' ``end`` and ``stay``."""
+    out = np.ones(stay.shape[:-1] + (len(lattice.placed),))
+    for factors, counts in ((end, lattice.ends), (stay, lattice.stays), (stay, lattice.stays - 1)):
+        for v in np.flatnonzero((counts > 0).any(axis=0)):
+            out *= np.where(counts[:, v] > 0, factors[..., v:v + 1], 1.0)
+    return out
+
+
+def _scatter(lattice: Lattice, values: np.ndarray) -> np.ndarray:
+    """``(..., states, states)``: per-transition values summed into their matrix entries."""
+    batch, n = values.shape[:-1], lattice.states
+    flat = values.reshape(-1, values.shape[-1])
+    return np.asarray((lattice.matrix @ flat.T).T).reshape(batch + (n, n))
 
 
 def _matrix(lattice, stay: np.ndarray, end: np.ndarray):
     """The one-step matrices ``W[..., state, state]`` of a lattice (``None`` stays)."""
     if lattice is None:
         return None
-    n, transitions = lattice
-    W = np.zeros(stay.shape[:-1] + (n, n))
-    for i, j, ending, staying, _ in transitions:
-        W[..., i, j] += np.prod(end[..., list(ending)], axis=-1) * \
-            np.prod(stay[..., list(staying)], axis=-1)
-    return W
+    return _scatter(lattice, _factors(lattice, stay, end))
+
+
+def _decay(lattice: Lattice, logstay: np.ndarray) -> np.ndarray:
+    """``1 - W_ss`` of each state, ``(..., states)``, from the factors' ``log stay``
+    (``log1p(-eta lambda)`` or ``-eta lambda``): ``-expm1(sum of the logs)``, accurate
+    where ``W_ss`` is near 1 (no cancellation in ``1 - W_ss``)."""
+    idle = lattice.placed == 0                          # the self-transitions, state order
+    counts = lattice.stays[idle].astype(np.float64)     # (states, d)
+    return -np.expm1(logstay @ counts.T)
 
 
 def _continuous(lattice, rates: np.ndarray, length) -> np.ndarray:
@@ -100,13 +155,10 @@ def _continuous(lattice, rates: np.ndarray, length) -> np.ndarray:
     rates included).  ``None`` for no lattice; ``rates``: ``(..., d)``."""
     if lattice is None:
         return None
-    n, transitions = lattice
-    G = np.zeros(rates.shape[:-1] + (n, n))
-    for i, j, _, staying, placed in transitions:
-        if placed == 0:
-            G[..., i, i] -= rates[..., list(staying)].sum(axis=-1)
-        elif placed == 1:
-            G[..., i, j] += 1.0
+    one = (lattice.placed == 1).astype(np.float64)
+    decay = rates @ lattice.stays[lattice.placed == 0].T.astype(np.float64)   # (..., states)
+    G = _scatter(lattice, np.broadcast_to(one, rates.shape[:-1] + one.shape)) - \
+        decay[..., :, None] * np.eye(lattice.states)
     return expm_metzler(float(length) * G)[..., 0, -1]
 
 
@@ -133,6 +185,7 @@ def integrate(term, space, lam: np.ndarray, eta: np.ndarray) -> np.ndarray:
     return (value * weight[:, None]).reshape((E,) + (P,) * d)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _term_lattice(term, tied: bool):
     """The lattice of a term on a homogeneous space-time: its variables are the nodes, or
     the blocks when a block's nodes share one step."""
@@ -145,7 +198,7 @@ def _term_lattice(term, tied: bool):
         if parent is not None:
             needs[var[v]].add(parent)
         edges.append((v, parent, var[v]))
-    return _lattice(m, needs, edges=edges)
+    return _lattice(m, term.order, needs, edges=edges)
 
 
 def transfer(term, tied: bool, stay: np.ndarray, end: np.ndarray):
@@ -191,7 +244,9 @@ def epochs_walk(term, epochs: int, steps: int, *, stay=None, end=None, rates=Non
 
     Returns the sum ``(...)`` (the row count and ``eta^d`` not included).
     """
-    parents = [p - 1 if p else None for p in term.parents]          # node indices
+    if (rates is None) == (stay is None or end is None):
+        raise TypeError("epochs_walk takes either stay and end, or rates")
+    parents = tuple(p - 1 if p else None for p in term.parents)     # node indices
     span = np.exp(-rates * steps) if rates is not None else stay ** steps
     total = np.zeros(span.shape[:-1])
     for across in itertools.product((False, True), repeat=term.order):
@@ -199,12 +254,12 @@ def epochs_walk(term, epochs: int, steps: int, *, stay=None, end=None, rates=Non
         if lattice is None:
             continue
         if epochs == 1:
-            if lattice[0] > 1:                                   # variables left to place
+            if lattice.variables:                                # variables left to place
                 continue
             outer = np.ones(span.shape[:-1])
         else:
             outer = walk(_matrix(lattice, span, np.ones_like(span)), epochs - 1)
-        lattice = _phase_lattice(term, parents, across)
+        lattice = _phase_lattice(term.rows, parents, across)
         if lattice is not None:
             inner = _continuous(lattice, rates, steps) if rates is not None else \
                 walk(_matrix(lattice, stay, end), steps)
@@ -212,6 +267,7 @@ def epochs_walk(term, epochs: int, steps: int, *, stay=None, end=None, rates=Non
     return total
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _epoch_lattice(parents, across):
     """The walk over earlier epochs: its variables are the components of the within-epoch
     edges (the root's component sits in the last epoch, placed before the walk), and a
@@ -240,18 +296,19 @@ def _epoch_lattice(parents, across):
             if parent is not None:
                 needs[place[v]].add(parent)
             edges.append((v, parent, place[v]))
-    return _lattice(len(labels), needs, edges=edges)
+    return _lattice(len(labels), d, needs, edges=edges)
 
 
-def _phase_lattice(term, parents, across):
-    """The walk over the phases of an epoch: its variables are the blocks; a within-epoch
-    edge orders its blocks, a crossing edge is a head (the phases after its child's) and a
-    tail (those before its parent's)."""
-    blocks = max(term.rows, default=-1) + 1
+@functools.lru_cache(maxsize=1 << 16)
+def _phase_lattice(rows, parents, across):
+    """The walk over the phases of an epoch: its variables are the blocks (``rows``: each
+    node's); a within-epoch edge orders its blocks, a crossing edge is a head (the phases
+    after its child's) and a tail (those before its parent's)."""
+    blocks = max(rows, default=-1) + 1
     needs = [set() for _ in range(blocks)]
     edges, heads, tails = [], [], []
     for v, p in enumerate(parents):
-        child, parent = term.rows[v], None if p is None else term.rows[p]
+        child, parent = rows[v], None if p is None else rows[p]
         if across[v]:
             heads.append((v, child))
             tails.append((v, parent))
@@ -259,7 +316,7 @@ def _phase_lattice(term, parents, across):
             if parent is not None:
                 needs[child].add(parent)
             edges.append((v, parent, child))
-    return _lattice(blocks, needs, edges=edges, heads=heads, tails=tails)
+    return _lattice(blocks, len(parents), needs, edges=edges, heads=heads, tails=tails)
 
 
 def walk(W: np.ndarray, T: int) -> np.ndarray:
@@ -276,7 +333,22 @@ def walk(W: np.ndarray, T: int) -> np.ndarray:
     return x[..., 0, -1]
 
 
-def asymptote(W: np.ndarray):
+def term_asymptote(term, tied: bool, stay: np.ndarray, end: np.ndarray, logstay: np.ndarray):
+    """:func:`asymptote` of a term's walk on a homogeneous space-time, with its states'
+    decays ``1 - W_ss`` from ``logstay`` (the factors' ``log stay``, ``(..., d)``; ``NaN``
+    where ``stay <= 0``, then ``1 - W_ss`` is taken as is: no cancellation there).
+    ``None`` when no walk reaches the full set."""
+    lattice = _term_lattice(term, tied)
+    if lattice is None:
+        return None
+    W = _matrix(lattice, stay, end)
+    diag = np.diagonal(W, axis1=-2, axis2=-1)
+    decay = _decay(lattice, logstay)
+    decay = np.where(np.isnan(decay), 1.0 - diag, decay)
+    return asymptote(W, decay, lattice.variables + 1)
+
+
+def asymptote(W: np.ndarray, decay: np.ndarray, depth: int):
     """The polynomial that ``(W^T)[empty, full]`` approaches as ``T -> infinity``.
 
     With ``X_s(z) = sum_T (W^T)[empty, s] z^T``, ``X_s (1 - z W_ss) = [s = empty] +
@@ -286,35 +358,40 @@ def asymptote(W: np.ndarray):
     poles at ``z = 1`` only, plus a part whose coefficients decay geometrically, and the
     principal part ``sum_j a_j (1 - z)^-j`` gives the polynomial ``sum_j a_j
     binomial(T + j - 1, j - 1)``.  It is computed in truncated Laurent series in ``1 - z``:
-    a path meets at most ``n`` unit states, so ``n`` terms on each side suffice.
+    a path meets at most ``depth`` unit states, so ``depth`` terms on each side suffice
+    (the higher powers, truncated away, may overflow harmlessly).
 
     Args:
         W: ``(..., n, n)`` transfer matrices from :func:`transfer`.
+        decay: ``(..., n)``: ``1 - W_ss``, computed without cancellation (``0``: a unit
+            state, all its alive factors in flat directions).
+        depth: the most states a path passes (variables + 1).
 
     Returns ``(coefficients, bad)``: ``coefficients[..., k]`` multiplies ``T^k``
-    (``k = 0 .. n - 1``; the limit is ``k = 0`` when the others vanish, the linear growth
-    rate ``k = 1``), and ``bad`` marks entries where a reached state has ``|W_ss| > 1`` or
-    ``W_ss = -1`` (no polynomial describes them).
+    (``k = 0 .. depth - 1``; the limit is ``k = 0`` when the others vanish, the linear
+    growth rate ``k = 1``), and ``bad`` marks entries where a reached state has ``|W_ss|
+    >= 1`` and is no unit state (no polynomial describes them).
     """
     n = W.shape[-1]
-    L = n
+    L = depth
     window = 2 * L + 1                                      # powers -L .. L of (1 - z)
     batch = W.shape[:-2]
     diag = np.diagonal(W, axis1=-2, axis2=-1)
-    unit = diag == 1.0
+    unit = decay == 0.0
     X = np.zeros(batch + (n, window))
     X[..., 0, L] = 1.0
     reached = np.zeros(batch + (n,), dtype=bool)
     reached[..., 0] = True
-    for s in range(n):
-        if s:
-            incoming = np.einsum("...rj,...r->...j", X[..., :s, :], W[..., :s, s])
-            X[..., s, :] = incoming - np.concatenate(        # times z = 1 - (1 - z)
-                [np.zeros(batch + (1,)), incoming[..., :-1]], axis=-1)
-            reached[..., s] = np.any(reached[..., :s] & (W[..., :s, s] != 0), axis=-1)
-        X[..., s, :] = np.where(unit[..., s, None], _shift_down(X[..., s, :]),
-                                _divide(X[..., s, :], diag[..., s]))
-    bad = np.any(reached & ~unit & ((np.abs(diag) > 1.0) | (diag == -1.0)), axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for s in range(n):
+            if s:
+                incoming = np.einsum("...rj,...r->...j", X[..., :s, :], W[..., :s, s])
+                X[..., s, :] = incoming - np.concatenate(        # times z = 1 - (1 - z)
+                    [np.zeros(batch + (1,)), incoming[..., :-1]], axis=-1)
+                reached[..., s] = np.any(reached[..., :s] & (W[..., :s, s] != 0), axis=-1)
+            X[..., s, :] = np.where(unit[..., s, None], _shift_down(X[..., s, :]),
+                                    _divide(X[..., s, :], diag[..., s], decay[..., s]))
+    bad = np.any(reached & ~unit & ((decay <= 0.0) | (decay >= 2.0)), axis=-1)
     principal = X[..., -1, :L][..., ::-1]                  # a_1 .. a_L
     coefficients = np.zeros(batch + (L,))
     for j in range(1, L + 1):
@@ -331,9 +408,9 @@ def _shift_down(series: np.ndarray) -> np.ndarray:
     return np.concatenate([series[..., 1:], np.zeros(series.shape[:-1] + (1,))], axis=-1)
 
 
-def _divide(series: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """A truncated Laurent series divided by ``1 - z w = (1 - w) + w (1 - z)``, ``w != 1``."""
-    a = 1.0 - w
+def _divide(series: np.ndarray, w: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """A truncated Laurent series divided by ``1 - z w = a + w (1 - z)``, ``a = 1 - w != 0``
+    (given, accurate)."""
     a = np.where(a == 0.0, 1.0, a)                          # unit states take the other branch
     ratio = -w / a
     out = np.zeros_like(series)

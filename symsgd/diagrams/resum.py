@@ -86,7 +86,7 @@ from sympy.polys.rings import ring
 
 from ..errors import (InputTypeError, LandscapeError, MeasureError, MethodError, NonFiniteError,
                       OrderError,
-                      ScheduleError, StabilityError, TruncationWarning, check_order)
+                      ScheduleError, StabilityError, GrowthWarning, check_order)
 from .._sympify import expression, no_text
 from ..measures import NAMES, root_products
 from ..landscape import Landscape
@@ -95,7 +95,7 @@ from ..schedule import BaseSchedule, SGDSchedule
 from ..series import ETA, Series
 from ._errors import DiagramError
 from ._integrals import Continuum, continuum
-from ._transfer import asymptote, epochs_walk, term_integral, transfer, walk
+from ._transfer import epochs_walk, term_asymptote, term_integral, transfer, walk
 from .diagram import Diagram
 from .enumerate import enumerate_diagrams
 from .values import decorated_values
@@ -366,14 +366,15 @@ def _exact_einsum(subscripts: str, operands: list):
             letters |= p[0]
             members += p[1]
         pieces.append((letters, members))
-    value = np.array(_RING.one, dtype=object)
+    value, order = np.array(_RING.one, dtype=object), ""
     for letters, members in pieces:
         out = "".join(c for c in output if c in letters)
         part = np.einsum(",".join(names[i] for i in sorted(members)) + "->" + out,
                          *(operands[i] for i in sorted(members)), optimize="greedy")
         value = np.multiply.outer(value, np.asarray(part, dtype=object)) if out else \
             value * part
-    return value
+        order += out
+    return np.transpose(value, [order.index(c) for c in output]) if output else value
 
 
 # -- numeric evaluation ----------------------------------------------------------------
@@ -613,10 +614,11 @@ class Resummed:
     @functools.cached_property
     def _numeric(self):
         """``(eigenvalues of H, [(factor, term, K)] for the non-zero terms)``: ``K`` is the
-        term's cumulants contracted with the eigenvectors of its edges' ends, its entries
-        below ``1e-12`` of its largest set to zero: they are the rounding of exact zeros
-        (eigenvectors of a rotated ``H`` carry ``1e-16``), which would otherwise let a
-        flat direction that the term does not reach make its value grow with ``T``."""
+        term's cumulants contracted with the eigenvectors of its edges' ends.  An entry
+        below ``1e-12`` of the same contraction of absolute values (the bound on its
+        rounding, with room for thousands of summands) is an exact zero's rounding and is
+        set to zero: eigenvectors of a rotated ``H`` and float cumulants leave ``1e-17``
+        there, which would let a flat direction the term does not reach grow with ``T``."""
         H = _floats(self.landscape.H, "H").reshape(self.landscape.dim, self.landscape.dim)
         lam, U = np.linalg.eigh(H)
         blocks = functools.lru_cache(maxsize=None)(functools.partial(_block, self.landscape))
@@ -626,7 +628,9 @@ class Resummed:
             if any(not np.any(a) for parts in operands for a, _ in parts):
                 continue
             K = _contract(term, operands, U)
-            K[np.abs(K) <= 1e-12 * np.abs(K).max(initial=0.0)] = 0.0
+            size = _contract(term, [[(np.abs(a), axes) for a, axes in parts]
+                                    for parts in operands], np.abs(U))
+            K[np.abs(K) <= 1e-12 * size] = 0.0
             if np.any(K):
                 kept.append((float(term.factor), term, K))
         return lam, kept
@@ -654,20 +658,25 @@ class Resummed:
         flat = rates.reshape(-1)
         lam, kept = self._numeric
         space = _homogeneous(self.schedule) or _epochs(self.schedule)
+        sweep = closed = None
         if self.propagator == "integral":
-            values = functools.partial(_closed, space=space, eta=flat,
+            closed = functools.partial(_closed, space=space, eta=flat,
                                        rates=flat[:, None] * lam[None, :])
         else:
             discrete = self.propagator == "discrete"
             steps = 1.0 - flat[:, None] * lam[None, :] if discrete \
                 else np.exp(-flat[:, None] * lam[None, :])
-            values = functools.partial(_sweep, memberships=self._memberships, discrete=discrete,
-                                       steps=steps, eta=flat) if space is None else \
-                functools.partial(_closed, space=space, stay=steps,
-                                  end=np.ones_like(steps) if discrete else steps, eta=flat)
+            sweep = functools.partial(_sweep, discrete=discrete, steps=steps, eta=flat)
+            if space is not None:
+                closed = functools.partial(_closed, space=space, stay=steps,
+                                           end=np.ones_like(steps) if discrete else steps,
+                                           eta=flat)
         out = np.zeros(flat.shape + ((self.landscape.dim,) if self._vector else ()))
         for factor, term, K in kept:
-            R = values(term) if space is None else values(term, K=K)
+            # several epochs: 2^d pairs of walks against a sweep of T steps, the cheaper
+            cheap = sweep is not None and (space is None or (
+                not isinstance(space, Continuum) and self.schedule.T <= 4 * 2 ** term.order))
+            R = sweep(term, self._memberships) if cheap else closed(term, K=K)
             d = term.order
             out += factor * np.einsum(K, list(range(1, d + 1)) + ([d + 1] if self._vector else []),
                                       R, list(range(d + 1)),
@@ -688,12 +697,13 @@ class Resummed:
         valley of minima, see :meth:`velocity`; :meth:`limit` is the constant.
 
         Raises:
-            StabilityError: a diagram's edges reach a direction with ``|1 - lr lambda| >= 1``
-                (negative curvature, or ``lr >= 2/lambda``): no polynomial describes it.
+            StabilityError: a diagram's edges reach a direction that does not decay:
+                negative curvature, or (discrete propagator) ``lr >= 2/lambda``; no
+                polynomial describes it.
             MeasureError: the training loss or the gap of single-epoch SGD, whose
                 training set grows with ``T``.
-            ScheduleError: a schedule whose steps are not alike (several epochs), or the
-                integral propagator.
+            ScheduleError: a schedule whose steps are not alike (several epochs).
+            MethodError: the integral propagator.
             InputTypeError, NonFiniteError: learning rates that are not finite numbers.
 
         >>> from symsgd import resummed_loss, gd
@@ -706,11 +716,12 @@ class Resummed:
         rates = _rates(lr)
         flat = rates.reshape(-1)
         space = _homogeneous(self.schedule)
-        if space is None or self.propagator == "integral":
+        if self.propagator == "integral":
+            raise MethodError("the T -> infinity form is taken with the discrete or the "
+                              "exponential propagator, not 'integral'")
+        if space is None:
             raise ScheduleError(f"the T -> infinity form is taken on a homogeneous schedule "
-                                f"family (GD, or single-epoch SGD) with the discrete or "
-                                f"exponential propagator; got {self.schedule} "
-                                f"({self.propagator})")
+                                f"family (GD, or single-epoch SGD); got {self.schedule}")
         if space.tied and self.measure in ("train", "gap"):
             raise MeasureError(f"single-epoch SGD takes T -> infinity with its training set "
                                f"(N = {space.rows} T), so the {self.label} tends to the test "
@@ -720,9 +731,12 @@ class Resummed:
         lam = np.where(np.abs(lam) <= 8 * lam.size * np.finfo(float).eps * np.abs(lam).max(),
                        0.0, lam)
         discrete = self.propagator == "discrete"
-        stay = 1.0 - flat[:, None] * lam[None, :] if discrete \
-            else np.exp(-flat[:, None] * lam[None, :])
+        rate = flat[:, None] * lam[None, :]
+        stay = 1.0 - rate if discrete else np.exp(-rate)
         end = np.ones_like(stay) if discrete else stay
+        # log(stay) without rounding 1 - eta lambda first (NaN where stay <= 0)
+        logstay = np.where(rate < 1.0, np.log1p(-np.where(rate < 1.0, rate, 0.0)), np.nan) \
+            if discrete else -rate
         tail = (self.landscape.dim,) if self._vector else ()
         parts = [np.zeros(flat.shape + (1,) + tail)]
         for factor, term, K in kept:
@@ -731,12 +745,14 @@ class Resummed:
                 parts.append(factor * np.broadcast_to(K, flat.shape + tail)[:, None])
                 continue
             index = _support(K, d)
-            W = transfer(term, space.tied, stay[:, index], end[:, index])
-            if W is None:
+            found = term_asymptote(term, space.tied, stay[:, index], end[:, index],
+                                   logstay[:, index])
+            if found is None:
                 continue
-            coefficients, bad = asymptote(W)                  # (E, M, degree), (E, M)
+            coefficients, bad = found                         # (E, M, degree), (E, M)
             if np.any(bad):
-                raise StabilityError(_no_asymptote(term, flat[np.any(bad, axis=-1)], lam))
+                raise StabilityError(_no_asymptote(term, flat[np.any(bad, axis=-1)], lam,
+                                                   discrete))
             Kz = K[tuple(index.T)]                             # (M,) or (M, P)
             scale = factor * flat ** d * float(space.rows) ** (max(term.rows, default=-1) + 1)
             parts.append(scale.reshape((-1, 1) + (1,) * len(tail)) * np.einsum(
@@ -775,15 +791,18 @@ class Resummed:
         """The linear growth rate per step of the prediction as ``T -> infinity``: on a valley
         of minima, the drift velocity (Tenka, Corollary 4); zero where it has a limit.
 
-        It is the coefficient of ``T`` in :meth:`asymptote`.  A truncated expansion can also
-        hold higher powers of ``T`` that the next orders cancel (HELIX from order 6: a
-        ``T^2`` coefficient of order ``eta^(order - 2)``, see ``docs/results.md``); they are
-        reported with a :class:`~symsgd.errors.TruncationWarning`, and the rate returned.
+        It is the coefficient of ``T`` in :meth:`asymptote`.  Higher powers of ``T`` are
+        reported with a :class:`~symsgd.errors.GrowthWarning` and the rate returned: they
+        may be real (a second moment of a drift) or a truncated expansion's, which the next
+        orders cancel (HELIX from order 6: a ``T^2`` coefficient of order
+        ``eta^(order - 2)``, see ``docs/results.md``).
 
         Raises:
-            StabilityError: a direction with ``|1 - lr lambda| >= 1`` that the diagrams'
+            StabilityError: a direction that does not decay (negative curvature, or
+                ``|1 - lr lambda| >= 1`` with the discrete propagator) that the diagrams'
                 edges reach.
-            ScheduleError, InputTypeError, NonFiniteError: as for :meth:`asymptote`.
+            ScheduleError, MethodError, InputTypeError, NonFiniteError: as for
+                :meth:`asymptote`.
 
         >>> from symsgd import resummed_displacement, sgd
         >>> from symsgd.landscapes import helix
@@ -806,7 +825,7 @@ class Resummed:
                        f"see Resummed.asymptote")
             if k == 0:
                 raise StabilityError(f"{message}, so it has no {what}")
-            warnings.warn(f"{message}: returning the coefficient of T", TruncationWarning,
+            warnings.warn(f"{message}: returning the coefficient of T", GrowthWarning,
                           stacklevel=3)
         if degree <= k:
             return np.zeros(np.take(coefficients, 0, axis=axis).shape)
@@ -835,12 +854,17 @@ def _rates(lr) -> np.ndarray:
     return rates
 
 
-def _no_asymptote(term: RTerm, rates, lam) -> str:
-    """Why a term has neither a limit nor a linear growth at these rates."""
-    bound = 2.0 / lam.max() if lam.max() > 0 else np.inf
-    return (f"the diagram {term.diagram.text()} has no T -> infinity form at "
-            f"lr = {rates.tolist()}: its edges reach a direction with |1 - lr lambda| >= 1 "
-            f"(curvature {lam.min():.3g} .. {lam.max():.3g}; stable below lr = {bound:.6g})")
+def _no_asymptote(term: RTerm, rates, lam, discrete: bool) -> str:
+    """Why a term has no polynomial form as ``T -> infinity`` at these rates."""
+    causes = []
+    if lam.min() < 0:
+        causes.append(f"negative curvature (lambda down to {lam.min():.3g})")
+    if discrete and lam.max() > 0:
+        causes.append(f"|1 - lr lambda| >= 1 (stable below lr = 2 / lambda_max = "
+                      f"{2.0 / lam.max():.6g})")
+    return (f"the diagram {term.diagram.text()} has no T -> infinity form at lr = "
+            f"{rates.tolist()}: its edges reach a direction that does not decay: "
+            f"{' or '.join(causes)}")
 
 
 def _block(landscape, degrees) -> list:
