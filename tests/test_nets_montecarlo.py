@@ -141,15 +141,20 @@ def test_sde_and_svag_converge_to_the_ou_solution_at_rate_one(kind):
     assert abs(slope + 1) < max(0.3, 4 * slope_se), (slope, slope_se)
 
 
-def test_noisy_gd_equals_the_discrete_lyapunov_covariance():
+def correlated_quadratic():
+    """``w K w / 2 + x M^T w`` with standard normal ``x`` in two dimensions, started at
+    ``(1, -1)``: ``(landscape, K, M)``."""
     w1, w2, x1, x2 = sympy.symbols("w1 w2 x1 x2", real=True)
-    K = np.array([[2.0, 0.5], [0.5, 1.0]])
-    M = np.array([[1.0, 0.5], [0.0, 1.0]])
     Ks = sympy.Matrix([[2, sympy.Rational(1, 2)], [sympy.Rational(1, 2), 1]])
     Ms = sympy.Matrix([[1, sympy.Rational(1, 2)], [0, 1]])
     w, x = sympy.Matrix([w1, w2]), sympy.Matrix([x1, x2])
-    loss = ((w.T * Ks * w)[0] / 2 + (x.T * Ms.T * w)[0])
-    L = symsgd.Landscape(loss, (w1, w2), (x1, x2), (1, -1))
+    L = symsgd.Landscape((w.T * Ks * w)[0] / 2 + (x.T * Ms.T * w)[0], (w1, w2), (x1, x2),
+                         (1, -1))
+    return L, np.array(Ks.tolist(), dtype=float), np.array(Ms.tolist(), dtype=float)
+
+
+def test_noisy_gd_equals_the_discrete_lyapunov_covariance():
+    L, K, M = correlated_quadratic()
     n, batch, steps, lr = 6, 2, 5, 0.3
     runs = simulate(L, NoisyGD(n, steps=steps, batch=batch), lr=lr, trials=30000, seed=4)
     A = np.eye(2) - lr * K
@@ -314,14 +319,7 @@ def test_fresh_batches_carry_the_training_sets_covariance_over_the_batch():
     mean path's (the training mean ``xbar`` shifts it: ``S M M^T S^T / n``) plus the discrete
     Lyapunov covariance (``covariance_at``), within the simulation's interval; the noise of
     a batch drawn without replacement, ``(n - B) / (n B)``, is rejected."""
-    w1, w2, x1, x2 = sympy.symbols("w1 w2 x1 x2", real=True)
-    K = np.array([[2.0, 0.5], [0.5, 1.0]])
-    M = np.array([[1.0, 0.5], [0.0, 1.0]])
-    Ks = sympy.Matrix([[2, sympy.Rational(1, 2)], [sympy.Rational(1, 2), 1]])
-    Ms = sympy.Matrix([[1, sympy.Rational(1, 2)], [0, 1]])
-    w, x = sympy.Matrix([w1, w2]), sympy.Matrix([x1, x2])
-    L = symsgd.Landscape((w.T * Ks * w)[0] / 2 + (x.T * Ms.T * w)[0], (w1, w2), (x1, x2),
-                         (1, -1))
+    L, K, M = correlated_quadratic()
     n, batch, steps, lr = 6, 2, 5, 0.3
     runs = simulate(L, FreshBatchSGD(n, steps=steps, batch=batch), lr=lr, trials=40000,
                     seed=4)
