@@ -13,8 +13,8 @@ import sympy
 
 from symsgd import Landscape, resummed_displacement, resummed_loss
 from symsgd.diagrams._integrals import Continuum, continuum, divided_differences, expm_metzler
-from symsgd.diagrams._transfer import epochs_walk, integrate
-from symsgd.diagrams.resum import rvalue_terms
+from symsgd.diagrams._transfer import epochs_walk
+from symsgd.diagrams.resum import _closed, rvalue_terms
 from symsgd.distributions import Dataset
 from symsgd.errors import ScheduleError
 from symsgd.landscapes import gauss, helix, mean_estimation, shifting_valleys
@@ -139,6 +139,14 @@ def _expected(text, tied, rates, T):
     return 0 if tied else _outer(al, lambda t: _inner(bl, t), T)
 
 
+def integrate(term, space, lam, eta):
+    """The integral form's ``R[i_1, ..., i_d]`` of one term at one rate, at every tuple of
+    eigenvalues (``K`` all ones)."""
+    eta = np.array([eta])
+    return _closed(term, space, eta, np.ones((lam.size,) * term.order),
+                   rates=eta[:, None] * lam[None, :])[0]
+
+
 @pytest.mark.parametrize("tied", [False, True], ids=["gd", "single-epoch"])
 def test_term_integrals_match_quadrature_with_zero_and_repeated_eigenvalues(tied):
     """Every node (GD) or block (single epoch) integrated over its own time in [0, T] with
@@ -148,7 +156,7 @@ def test_term_integrals_match_quadrature_with_zero_and_repeated_eigenvalues(tied
     lam = np.array([0.0, 0.5, 0.5, 1.3])
     for text in ("*(a, b, c)", "*(a(b, c))", "*(a, a(b))", "*(a(a))"):
         term = _term(text)
-        R = integrate(term, Continuum(T, tied, rows), lam, np.array([eta]))[0]
+        R = integrate(term, Continuum(T, tied, rows), lam, eta)
         weight = rows ** (max(term.rows) + 1) * eta ** term.order
         for index in [(0, 0, 0), (1, 2, 0), (3, 1, 2), (2, 2, 3), (0, 3, 1)]:
             index = index[:term.order]
@@ -161,9 +169,9 @@ def test_blocks_tied_in_a_cycle_do_not_embed_in_a_single_epoch():
     """*(a(b), b(a)): each block has a node below a node of the other one.  With one time
     per block no order fits (0, as the discrete count); with GD every node is free."""
     term = next(t for t in rvalue_terms(4, "test", 1, 3) if t.diagram.text() == "*(a(b), b(a))")
-    lam, eta = np.array([0.0, 1.0]), np.array([0.1])
-    assert np.all(integrate(term, Continuum(5, True, 1), lam, eta) == 0)
-    free = integrate(term, Continuum(5, False, 1), lam, eta)[0]
+    lam = np.array([0.0, 1.0])
+    assert np.all(integrate(term, Continuum(5, True, 1), lam, 0.1) == 0)
+    free = integrate(term, Continuum(5, False, 1), lam, 0.1)
     assert free[0, 0, 0, 0] == pytest.approx((0.1**2 * 5**2 / 2)**2, rel=1e-13)
     assert np.all(free > 0)
 

@@ -22,7 +22,7 @@ order is an iterated integral of exponentials, the entry of the exponential of
 a bidiagonal matrix (divided differences of ``exp``, Opitz's formula).
 Summing over the orders is a walk on the lattice of down-sets (the sets of
 times placed so far), whose exponential gives all of them at once
-(:func:`symsgd.diagrams._transfer.integrate`).  :func:`expm_metzler` evaluates it
+(:func:`symsgd.diagrams._transfer.term_integral`).  :func:`expm_metzler` evaluates it
 with entrywise relative accuracy, zero and repeated rates included (no division
 by rate differences).
 

@@ -44,8 +44,7 @@ import scipy.sparse
 
 from ._integrals import expm_metzler
 
-__all__ = ["transfer", "epochs_walk", "integrate", "term_integral", "walk", "asymptote",
-           "term_asymptote"]
+__all__ = ["transfer", "epochs_walk", "term_integral", "walk", "asymptote", "term_asymptote"]
 
 
 @dataclass(frozen=True)
@@ -137,13 +136,17 @@ def _matrix(lattice, stay: np.ndarray, end: np.ndarray):
     return _scatter(lattice, _factors(lattice, stay, end))
 
 
+def _idle(lattice: Lattice, per_factor: np.ndarray) -> np.ndarray:
+    """``(..., states)``: per state, the sum of ``per_factor`` (``(..., d)``) over the factors
+    alive while it stays (its self-transition, counted with multiplicity)."""
+    return per_factor @ lattice.stays[lattice.placed == 0].T.astype(np.float64)
+
+
 def _decay(lattice: Lattice, logstay: np.ndarray) -> np.ndarray:
     """``1 - W_ss`` of each state, ``(..., states)``, from the factors' ``log stay``
     (``log1p(-eta lambda)`` or ``-eta lambda``): ``-expm1(sum of the logs)``, accurate
     where ``W_ss`` is near 1 (no cancellation in ``1 - W_ss``)."""
-    idle = lattice.placed == 0                          # the self-transitions, state order
-    counts = lattice.stays[idle].astype(np.float64)     # (states, d)
-    return -np.expm1(logstay @ counts.T)
+    return -np.expm1(_idle(lattice, logstay))
 
 
 def _continuous(lattice, rates: np.ndarray, length) -> np.ndarray:
@@ -156,9 +159,8 @@ def _continuous(lattice, rates: np.ndarray, length) -> np.ndarray:
     if lattice is None:
         return None
     one = (lattice.placed == 1).astype(np.float64)
-    decay = rates @ lattice.stays[lattice.placed == 0].T.astype(np.float64)   # (..., states)
     G = _scatter(lattice, np.broadcast_to(one, rates.shape[:-1] + one.shape)) - \
-        decay[..., :, None] * np.eye(lattice.states)
+        _idle(lattice, rates)[..., :, None] * np.eye(lattice.states)
     return expm_metzler(float(length) * G)[..., 0, -1]
 
 
@@ -167,22 +169,6 @@ def term_integral(term, tied: bool, rates: np.ndarray, length) -> np.ndarray:
     ``length`` steps; ``rates``: ``(..., d)``, ``eta lambda`` of each edge.  ``None`` when
     no walk reaches the full set."""
     return _continuous(_term_lattice(term, tied), rates, length)
-
-
-def integrate(term, space, lam: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    """``R[eta, i_1, ..., i_d]``: the integral over the term's continuous embeddings of
-    the product of edge propagators ``exp(-eta lambda_(i_v) lag) eta`` times the density
-    (Remark 1 on a :class:`~symsgd.diagrams._integrals.Continuum`: GD, or single-epoch SGD
-    whose blocks' nodes share one time), at every eigenvalue index."""
-    d, P, E = term.order, lam.shape[0], eta.shape[0]
-    if d == 0:
-        return np.ones(E)
-    grid = np.stack(np.meshgrid(*[lam] * d, indexing="ij"), axis=-1).reshape(-1, d)
-    value = term_integral(term, space.tied, eta[:, None, None] * grid[None], space.T)
-    if value is None:
-        return np.zeros((E,) + (P,) * d)
-    weight = eta ** d * float(space.rows) ** (max(term.rows, default=-1) + 1)
-    return (value * weight[:, None]).reshape((E,) + (P,) * d)
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -84,9 +84,8 @@ import sympy
 from sympy import QQ
 from sympy.polys.rings import ring
 
-from ..errors import (InputTypeError, LandscapeError, MeasureError, MethodError, NonFiniteError,
-                      OrderError,
-                      ScheduleError, StabilityError, GrowthWarning, check_order)
+from ..errors import (GrowthWarning, InputTypeError, LandscapeError, MeasureError, MethodError,
+                      NonFiniteError, OrderError, ScheduleError, StabilityError, check_order)
 from .._sympify import expression, no_text
 from ..measures import NAMES, root_products
 from ..landscape import Landscape
@@ -462,7 +461,6 @@ def _closed(term: RTerm, space, eta, K, *, stay=None, end=None, rates=None) -> n
     index = _support(K, d)
     factors = dict(rates=rates[:, index]) if rates is not None else \
         dict(stay=stay[:, index], end=end[:, index])
-    blocks = max(term.rows, default=-1) + 1
     if isinstance(space, Continuum):
         rows = space.rows
         if rates is not None:
@@ -474,8 +472,21 @@ def _closed(term: RTerm, space, eta, K, *, stay=None, end=None, rates=None) -> n
         epochs, steps, rows = space
         value = epochs_walk(term, epochs, steps, **factors)
     if value is not None:
-        R[(slice(None),) + tuple(index.T)] = value * (eta ** d * float(rows) ** blocks)[:, None]
+        R[(slice(None),) + tuple(index.T)] = value * _weight(term, rows, eta)[:, None]
     return R
+
+
+def _weight(term: RTerm, rows, eta) -> np.ndarray:
+    """``eta^d rows^blocks``: the edges' ``eta`` and each data block's row count (or
+    density), which every walk of the term leaves out."""
+    return eta ** term.order * float(rows) ** (max(term.rows, default=-1) + 1)
+
+
+def _propagator(rate, discrete: bool):
+    """An edge's ``(stay, end)`` factors at ``rate = eta lambda``: ``(1 - rate, 1)`` for the
+    discrete propagator, ``(exp(-rate), exp(-rate))`` for the exponential one."""
+    stay = 1.0 - rate if discrete else np.exp(-rate)
+    return stay, np.ones_like(stay) if discrete else stay
 
 
 def _support(K: np.ndarray, d: int) -> np.ndarray:
@@ -664,13 +675,10 @@ class Resummed:
                                        rates=flat[:, None] * lam[None, :])
         else:
             discrete = self.propagator == "discrete"
-            steps = 1.0 - flat[:, None] * lam[None, :] if discrete \
-                else np.exp(-flat[:, None] * lam[None, :])
+            steps, end = _propagator(flat[:, None] * lam[None, :], discrete)
             sweep = functools.partial(_sweep, discrete=discrete, steps=steps, eta=flat)
             if space is not None:
-                closed = functools.partial(_closed, space=space, stay=steps,
-                                           end=np.ones_like(steps) if discrete else steps,
-                                           eta=flat)
+                closed = functools.partial(_closed, space=space, stay=steps, end=end, eta=flat)
         out = np.zeros(flat.shape + ((self.landscape.dim,) if self._vector else ()))
         for factor, term, K in kept:
             # several epochs: 2^d pairs of walks against a sweep of T steps, the cheaper
@@ -732,8 +740,7 @@ class Resummed:
                        0.0, lam)
         discrete = self.propagator == "discrete"
         rate = flat[:, None] * lam[None, :]
-        stay = 1.0 - rate if discrete else np.exp(-rate)
-        end = np.ones_like(stay) if discrete else stay
+        stay, end = _propagator(rate, discrete)
         # log(stay) without rounding 1 - eta lambda first (NaN where stay <= 0)
         logstay = np.where(rate < 1.0, np.log1p(-np.where(rate < 1.0, rate, 0.0)), np.nan) \
             if discrete else -rate
@@ -754,7 +761,7 @@ class Resummed:
                 raise StabilityError(_no_asymptote(term, flat[np.any(bad, axis=-1)], lam,
                                                    discrete))
             Kz = K[tuple(index.T)]                             # (M,) or (M, P)
-            scale = factor * flat ** d * float(space.rows) ** (max(term.rows, default=-1) + 1)
+            scale = factor * _weight(term, space.rows, flat)
             parts.append(scale.reshape((-1, 1) + (1,) * len(tail)) * np.einsum(
                 coefficients, [0, 1, 2], Kz, [1] + ([3] if self._vector else []),
                 [0, 2] + ([3] if self._vector else [])))
