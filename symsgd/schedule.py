@@ -404,13 +404,15 @@ def _sgd_realizations(N: int, batch: int, epochs: int, reshuffle):
     # Uniform reshuffling: the first epoch's order is immaterial (the data are
     # exchangeable), each later epoch is a uniformly random ordered partition of
     # the points into batches (each one comes from batch!^(N/batch) permutations).
-    n_epoch = math.factorial(N) // math.factorial(batch) ** (N // batch)
-    n_seq = n_epoch ** (epochs - 1)
-    if n_seq > MAX_REALIZATIONS:
+    log_seq = (epochs - 1) * (math.lgamma(N + 1) - N // batch * math.lgamma(batch + 1))
+    n_seq = None if log_seq > math.log(MAX_REALIZATIONS) + 1.0 else \
+        (math.factorial(N) // math.factorial(batch) ** (N // batch)) ** (epochs - 1)
+    if n_seq is None or n_seq > MAX_REALIZATIONS:
+        count = n_seq or f"about 10^{log_seq / math.log(10):.0f}"   # not the huge integer
         raise ScheduleError(
-            f"uniform reshuffling of N={N}, batch={batch}, epochs={epochs} has {n_seq} "
+            f"uniform reshuffling of N={N}, batch={batch}, epochs={epochs} has {count} "
             "batch sequences, more than MAX_REALIZATIONS="
-            f"{MAX_REALIZATIONS}; use a symbolic route or a seeded shuffle")
+            f"{MAX_REALIZATIONS}; use a symbolic route, the resummed form or a seeded shuffle")
     per_epoch = list(_batchings(tuple(range(N)), batch))
     first = tuple(_split(ident, batch))
     weight = sympy.Rational(1, n_seq)

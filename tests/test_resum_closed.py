@@ -539,10 +539,10 @@ def test_negative_curvature_has_no_asymptote_unless_unreached():
 
 
 def test_schedule_and_input_errors():
-    """Several epochs (steps not alike) and the integral propagator have no walk form; the
-    learning rates are validated like ``__call__``'s."""
+    """A seeded order (arbitrary batches: no family to extend) and the integral propagator
+    have no T -> infinity form; the learning rates are validated like ``__call__``'s."""
     L = landscape("mean_estimation")
-    several = resummed_loss(sgd(4, epochs=2), 2, landscape=L)
+    several = resummed_loss(sgd(4, epochs=2, reshuffle=7), 2, landscape=L)
     integral = resummed_loss(sgd(4), 2, landscape=L, propagator="integral")
     for r, error in ((several, ScheduleError), (integral, MethodError)):
         for method in (r.limit, r.velocity, r.asymptote):

@@ -268,6 +268,10 @@ def test_uniform_reshuffling_too_large_to_average():
     assert 720 ** 2 > MAX_REALIZATIONS
     with pytest.raises(ScheduleError, match="MAX_REALIZATIONS"):
         sgd(11, batch=1, epochs=2, reshuffle="random").realizations()
+    # Counts with more digits than Python prints are estimated, not formed (they raised a
+    # ValueError from int-to-str conversion): 1000!^99 has 254193 digits.
+    with pytest.raises(ScheduleError, match=r"about 10\^254193 "):
+        sgd(1000, batch=1, epochs=100, reshuffle="random").realizations()
     # Drawing needs no realizations: later epochs are shown as unknown.
     N, T, marked, unknown, _ = parse_grid(sgd(6, batch=1, epochs=3, reshuffle="random").draw())
     assert marked == {(n, n) for n in range(6)}

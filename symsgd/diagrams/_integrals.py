@@ -91,8 +91,8 @@ def continuum(schedule) -> Continuum:
         if sum(map(len, batches)) == len(set().union(*batches)):
             return Continuum(s.T, True, s.batch)
     raise ScheduleError(f"the integral propagator needs full-batch steps (GD), single-epoch SGD "
-                        f"(every point in at most one batch) or epochs in a fixed order; "
-                        f"{schedule} revisits points otherwise")
+                        f"(every point in at most one batch), epochs in a fixed order or "
+                        f"uniformly reshuffled; {schedule} revisits points otherwise")
 
 
 def expm_metzler(M) -> np.ndarray:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,8 @@ import scipy.sparse
 
 from ._integrals import expm_metzler
 
-__all__ = ["transfer", "epochs_walk", "term_integral", "walk", "asymptote", "term_asymptote"]
+__all__ = ["transfer", "epochs_walk", "term_integral", "walk", "asymptote", "term_asymptote",
+           "epochs_asymptote"]
 
 
 @dataclass(frozen=True)
@@ -327,11 +329,49 @@ def term_asymptote(term, tied: bool, stay: np.ndarray, end: np.ndarray, logstay:
     lattice = _term_lattice(term, tied)
     if lattice is None:
         return None
-    W = _matrix(lattice, stay, end)
+    return _settled(_matrix(lattice, stay, end), _decay(lattice, logstay), lattice.variables + 1)
+
+
+def epochs_asymptote(term, steps: int, *, stay, end, logstay):
+    """:func:`asymptote` of :func:`epochs_walk` as the number of epochs ``E`` grows (the
+    steps per epoch ``M`` fixed): each of the ``2^d`` walks over ``E - 1`` epochs tends to a
+    polynomial, times its phase walk.  Returns ``(coefficients, bad)``, ``coefficients[...,
+    k]`` multiplying ``E^k``, or ``None`` when no walk reaches the full set; ``stay``,
+    ``end``, ``logstay``: as for :func:`term_asymptote`."""
+    parents = tuple(p - 1 if p else None for p in term.parents)
+    span = stay ** steps
+    parts, bad = [], np.zeros(stay.shape[:-1], dtype=bool)
+    for across in itertools.product((False, True), repeat=term.order):
+        outer = _epoch_lattice(parents, across)
+        inner = _phase_lattice(term.rows, parents, across)
+        if outer is None or inner is None:
+            continue
+        W = _matrix(outer, span, np.ones_like(span))
+        coefficients, wrong = _settled(W, _decay(outer, steps * logstay), outer.variables + 1)
+        parts.append(walk(_matrix(inner, stay, end), steps)[..., None] * _shifted(coefficients))
+        bad |= wrong
+    if not parts:
+        return None
+    width = max(p.shape[-1] for p in parts)
+    total = sum(np.concatenate([p, np.zeros(p.shape[:-1] + (width - p.shape[-1],))], axis=-1)
+                for p in parts)
+    return total, bad
+
+
+def _shifted(coefficients: np.ndarray) -> np.ndarray:
+    """A polynomial in ``n`` (``coefficients[..., k]`` of ``n^k``) as one in ``E = n + 1``:
+    ``n^k = sum_j binomial(k, j) (-1)^(k - j) E^j``."""
+    K = coefficients.shape[-1]
+    change = np.array([[math.comb(k, j) * (-1.0) ** (k - j) for j in range(K)]
+                       for k in range(K)])
+    return coefficients @ change
+
+
+def _settled(W: np.ndarray, decay: np.ndarray, depth: int):
+    """:func:`asymptote` with the decays that are ``NaN`` (``stay <= 0``, no logarithm)
+    taken as ``1 - W_ss`` (no cancellation there)."""
     diag = np.diagonal(W, axis1=-2, axis2=-1)
-    decay = _decay(lattice, logstay)
-    decay = np.where(np.isnan(decay), 1.0 - diag, decay)
-    return asymptote(W, decay, lattice.variables + 1)
+    return asymptote(W, np.where(np.isnan(decay), 1.0 - diag, decay), depth)
 
 
 def asymptote(W: np.ndarray, decay: np.ndarray, depth: int):

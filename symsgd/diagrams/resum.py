@@ -34,14 +34,17 @@ Two evaluations:
   On GD, single-epoch SGD and several epochs in a fixed order each term's sum
   over embeddings is a walk on its lattice of placed times, in closed form
   (:mod:`symsgd.diagrams._transfer`: ``log2 T`` matrix products, cost flat in
-  ``T``).  Other schedules (random or seeded reshuffling) use one sweep over time
-  in which every edge carries a geometric filter ``b(t + 1) = (1 - eta lambda)
-  b(t) + eta f(t)`` (cost linear in ``T``).  ``propagator='exponential'``
-  replaces ``(1 - eta lambda)^(t'-t-1)`` by ``exp(-eta lambda (t' - t))`` (the
-  exponential of Remark 1, with the sums over time kept);
-  ``propagator='integral'`` is all of Remark 1: the exponential, and integrals
-  over continuous times for the sums (GD, single-epoch SGD, and several epochs
-  in a fixed order with continuous phases; the space-time density is in
+  ``T``); with uniform reshuffling, walks over epochs of walks over phases, the
+  expected row counts summed over which blocks share a point
+  (:mod:`symsgd.diagrams._reshuffle`, also flat in ``T``, and no enumeration of the
+  points' orders).  A seeded reshuffle's batches are arbitrary: it uses one sweep
+  over time in which every edge carries a geometric filter ``b(t + 1) = (1 - eta
+  lambda) b(t) + eta f(t)`` (cost linear in ``T``, the size of the schedule itself).
+  ``propagator='exponential'`` replaces ``(1 - eta lambda)^(t'-t-1)`` by
+  ``exp(-eta lambda (t' - t))`` (the exponential of Remark 1, with the sums over time
+  kept); ``propagator='integral'`` is all of Remark 1: the exponential, and integrals
+  over continuous times for the sums (GD, single-epoch SGD, and several epochs in a
+  fixed order or reshuffled, with continuous phases; the space-time density is in
   :mod:`symsgd.diagrams._integrals`).  Both differ from the discrete form at
   relative order ``eta``.
 
@@ -94,7 +97,9 @@ from ..schedule import BaseSchedule, SGDSchedule
 from ..series import ETA, Series
 from ._errors import DiagramError
 from ._integrals import Continuum, continuum
-from ._transfer import epochs_walk, term_asymptote, term_integral, transfer, walk
+from ._reshuffle import Reshuffled, reshuffle_asymptote, reshuffle_walk
+from ._transfer import (epochs_asymptote, epochs_walk, term_asymptote, term_integral, transfer,
+                        walk)
 from .diagram import Diagram
 from .enumerate import enumerate_diagrams
 from .values import decorated_values
@@ -446,13 +451,32 @@ def _epochs(schedule):
     return None
 
 
+def _reshuffled(schedule):
+    """The :class:`Reshuffled` space-time of SGD over several epochs with uniform reshuffling
+    (not full-batch), else ``None``."""
+    if isinstance(schedule, SGDSchedule) and schedule.is_concrete and schedule.epochs > 1 \
+            and schedule.reshuffle == "random" and schedule.batch < schedule.N:
+        N, B = int(schedule.N), int(schedule.batch)
+        return Reshuffled(int(schedule.epochs), N // B, B, N)
+    return None
+
+
+def _space(schedule):
+    """The schedule's space-time for the closed forms (a :class:`Continuum`, ``(epochs,
+    steps, batch)`` of a fixed order, or :class:`Reshuffled`), else ``None`` (a seeded
+    reshuffle: its batches are arbitrary, summed by the sweep)."""
+    return _homogeneous(schedule) or _epochs(schedule) or _reshuffled(schedule)
+
+
 def _closed(term: RTerm, space, eta, K, *, stay=None, end=None, rates=None) -> np.ndarray:
     """``R[eta, i_1, ..., i_d]`` in closed form, at the eigenvalue indices where ``K`` is not
     zero (zero elsewhere): on a homogeneous space-time (a :class:`Continuum`) a walk of
     ``T`` steps on the term's lattice by repeated squaring, over several epochs in a
     fixed order (``(epochs, steps, batch)``) a sum of walks over epochs and phases
-    (:mod:`._transfer`).  The discrete and exponential propagators give the edges'
-    factors ``stay`` and ``end``; the integral one their ``rates`` ``eta lambda``."""
+    (:mod:`._transfer`), with uniform reshuffling (:class:`Reshuffled`) walks over epochs
+    of walks over phases (:mod:`._reshuffle`, the expected row counts included).  The
+    discrete and exponential propagators give the edges' factors ``stay`` and ``end``; the
+    integral one their ``rates`` ``eta lambda``."""
     d, E = term.order, eta.shape[0]
     if d == 0:
         return np.ones(E)
@@ -462,18 +486,46 @@ def _closed(term: RTerm, space, eta, K, *, stay=None, end=None, rates=None) -> n
     factors = dict(rates=rates[:, index]) if rates is not None else \
         dict(stay=stay[:, index], end=end[:, index])
     if isinstance(space, Continuum):
-        rows = space.rows
         if rates is not None:
             value = term_integral(term, space.tied, factors["rates"], space.T)
         else:
             W = transfer(term, space.tied, factors["stay"], factors["end"])
             value = None if W is None else walk(W, space.T)
+    elif isinstance(space, Reshuffled):
+        value = reshuffle_walk(term, space.epochs, space.steps, space.batch, space.points,
+                               **factors)
     else:
-        epochs, steps, rows = space
+        epochs, steps, _ = space
         value = epochs_walk(term, epochs, steps, **factors)
     if value is not None:
-        R[(slice(None),) + tuple(index.T)] = value * _weight(term, rows, eta)[:, None]
+        R[(slice(None),) + tuple(index.T)] = value * _weight(term, _rows(space), eta)[:, None]
     return R
+
+
+def _term_asymptote(term: RTerm, space, stay, end, logstay):
+    """``(coefficients of T^k, bad)`` of a term's closed form as ``T -> infinity`` (more
+    steps, or more epochs of ``M`` steps: ``T = E M``), or ``None`` (no embedding)."""
+    if isinstance(space, Continuum):
+        return term_asymptote(term, space.tied, stay, end, logstay)
+    if isinstance(space, Reshuffled):
+        steps = space.steps
+        found = reshuffle_asymptote(term, steps, space.batch, space.points, stay=stay,
+                                    end=end, logstay=logstay)
+    else:
+        steps = space[1]
+        found = epochs_asymptote(term, steps, stay=stay, end=end, logstay=logstay)
+    if found is None:
+        return None
+    coefficients, bad = found                                  # powers of E = T / M
+    return coefficients / float(steps) ** np.arange(coefficients.shape[-1]), bad
+
+
+def _rows(space) -> int:
+    """The row count per data block that a space-time's walks leave out: the batch (or
+    ``N`` for GD), or 1 where the walks include the expected counts (reshuffling)."""
+    if isinstance(space, Continuum):
+        return space.rows
+    return 1 if isinstance(space, Reshuffled) else space[2]
 
 
 def _weight(term: RTerm, rows, eta) -> np.ndarray:
@@ -528,7 +580,7 @@ class Resummed:
         propagator: ``'discrete'`` (exact), ``'exponential'`` (Remark 1's
             exponential, sums over times kept) or ``'integral'`` (Remark 1:
             exponential and integrals over times; GD, single-epoch SGD, several epochs
-            in a fixed order).
+            in a fixed order or with uniform reshuffling).
         eta: the learning-rate symbol of :attr:`expr`.
         terms: the :class:`RTerm` s summed (built from the others).
     """
@@ -555,7 +607,7 @@ class Resummed:
                                  f"initialization), got {type(self.landscape).__name__}")
         if self.propagator not in PROPAGATORS:
             raise MethodError(f"propagator must be one of {PROPAGATORS}, got {self.propagator!r}")
-        if self.propagator == "integral" and _epochs(self.schedule) is None:
+        if self.propagator == "integral" and _space(self.schedule) is None:
             continuum(self.schedule)
         if not isinstance(self.eta, sympy.Symbol):
             raise InputTypeError(f"eta must be a SymPy Symbol, got {type(self.eta).__name__}")
@@ -668,7 +720,7 @@ class Resummed:
         rates = _rates(lr)
         flat = rates.reshape(-1)
         lam, kept = self._numeric
-        space = _homogeneous(self.schedule) or _epochs(self.schedule)
+        space = _space(self.schedule)
         sweep = closed = None
         if self.propagator == "integral":
             closed = functools.partial(_closed, space=space, eta=flat,
@@ -681,9 +733,10 @@ class Resummed:
                 closed = functools.partial(_closed, space=space, stay=steps, end=end, eta=flat)
         out = np.zeros(flat.shape + ((self.landscape.dim,) if self._vector else ()))
         for factor, term, K in kept:
-            # several epochs: 2^d pairs of walks against a sweep of T steps, the cheaper
+            # several epochs in a fixed order: 2^d pairs of walks against a sweep of T steps,
+            # the cheaper (reshuffled: the sweep would visit every order of the points)
             cheap = sweep is not None and (space is None or (
-                not isinstance(space, Continuum) and self.schedule.T <= 4 * 2 ** term.order))
+                isinstance(space, tuple) and self.schedule.T <= 4 * 2 ** term.order))
             R = sweep(term, self._memberships) if cheap else closed(term, K=K)
             d = term.order
             out += factor * np.einsum(K, list(range(1, d + 1)) + ([d + 1] if self._vector else []),
@@ -694,8 +747,10 @@ class Resummed:
     def asymptote(self, lr) -> np.ndarray:
         """The polynomial in ``T`` that the prediction approaches as ``T -> infinity``, at the
         learning rates ``lr`` (Tenka, Theorem 2), for the schedule's family: GD on its
-        ``N`` points, or SGD with its batch on fresh points at every step (the schedule's
-        number of steps is ignored).
+        ``N`` points; single-epoch SGD with its batch on fresh points at every step; SGD
+        over several epochs (in a fixed order or uniformly reshuffled) with more epochs of
+        the same ``N`` points, at the ends of epochs (``T`` a multiple of ``N / B``).  The
+        schedule's number of steps is ignored.
 
         Returns ``coefficients[..., k]``, multiplying ``T^k`` (shape ``lr.shape + (K,)``,
         then ``(P,)`` for ``'weights'``), highest powers that cancel across the diagrams
@@ -710,7 +765,7 @@ class Resummed:
                 polynomial describes it.
             MeasureError: the training loss or the gap of single-epoch SGD, whose
                 training set grows with ``T``.
-            ScheduleError: a schedule whose steps are not alike (several epochs).
+            ScheduleError: a seeded reshuffle or explicit batches (no family to extend).
             MethodError: the integral propagator.
             InputTypeError, NonFiniteError: learning rates that are not finite numbers.
 
@@ -723,14 +778,15 @@ class Resummed:
         """
         rates = _rates(lr)
         flat = rates.reshape(-1)
-        space = _homogeneous(self.schedule)
+        space = _space(self.schedule)
         if self.propagator == "integral":
             raise MethodError("the T -> infinity form is taken with the discrete or the "
                               "exponential propagator, not 'integral'")
         if space is None:
-            raise ScheduleError(f"the T -> infinity form is taken on a homogeneous schedule "
-                                f"family (GD, or single-epoch SGD); got {self.schedule}")
-        if space.tied and self.measure in ("train", "gap"):
+            raise ScheduleError(f"the T -> infinity form extends a schedule family (GD, "
+                                f"single-epoch SGD, or more epochs in a fixed order or "
+                                f"uniformly reshuffled); {self.schedule} has arbitrary batches")
+        if isinstance(space, Continuum) and space.tied and self.measure in ("train", "gap"):
             raise MeasureError(f"single-epoch SGD takes T -> infinity with its training set "
                                f"(N = {space.rows} T), so the {self.label} tends to the test "
                                f"loss's behaviour (the gap to zero); ask for the test loss, or "
@@ -752,8 +808,8 @@ class Resummed:
                 parts.append(factor * np.broadcast_to(K, flat.shape + tail)[:, None])
                 continue
             index = _support(K, d)
-            found = term_asymptote(term, space.tied, stay[:, index], end[:, index],
-                                   logstay[:, index])
+            found = _term_asymptote(term, space, stay[:, index], end[:, index],
+                                    logstay[:, index])
             if found is None:
                 continue
             coefficients, bad = found                         # (E, M, degree), (E, M)
@@ -761,7 +817,7 @@ class Resummed:
                 raise StabilityError(_no_asymptote(term, flat[np.any(bad, axis=-1)], lam,
                                                    discrete))
             Kz = K[tuple(index.T)]                             # (M,) or (M, P)
-            scale = factor * _weight(term, space.rows, flat)
+            scale = factor * _weight(term, _rows(space), flat)
             parts.append(scale.reshape((-1, 1) + (1,) * len(tail)) * np.einsum(
                 coefficients, [0, 1, 2], Kz, [1] + ([3] if self._vector else []),
                 [0, 2] + ([3] if self._vector else [])))
