@@ -10,10 +10,12 @@ Ground truths, each independent of the decomposition over shared points and tied
 * Monte Carlo of SGD with random reshuffling on quadratic landscapes with Gaussian noise,
   where the order-2 resummed form is exact.
 
-Tolerances as in ``test_resum_closed``: the closed form and the sweep add the same
-positive products in another order, so they agree entry by entry to a few ulps (1e-12
-leaves three orders of magnitude); summed values to 1e-12 of the sum of the terms'
-magnitudes.  Monte Carlo: within 4 standard errors.
+Tolerances.  The sweep adds positive products; the closed form adds the same sums split by
+signed Moebius weights, but without cancellation: the sum with the signs removed is within
+1.001 of the signed one (measured by a review, up to ``N = 10^6, B = 1000``), so both are
+accurate to a few ulps and agree entry by entry to 1e-12 (three orders of magnitude of
+room); summed values to 1e-12 of the sum of the terms' magnitudes, as in
+``test_resum_closed``.  Monte Carlo: within 4 standard errors.
 """
 
 import itertools
@@ -59,7 +61,7 @@ def _space(schedule):
 def test_each_term_equals_its_sweep_over_every_order_entry_by_entry(schedule, order, measures,
                                                                     discrete):
     """Every term of the measures, at every tuple of eigenvalues 0, 1/2, 2 (``K`` all ones):
-    sums of positive products, relative 1e-12 entry by entry; terms without embeddings are
+    relative 1e-12 entry by entry (see the module docstring); terms without embeddings are
     zero on both sides."""
     stay, end = _factors(discrete)
     memberships = _memberships(schedule)
@@ -248,17 +250,21 @@ def _epoch_fixed_point(eta, N, batch, reshuffle):
 
 
 @pytest.mark.parametrize("reshuffle", ["fixed", "random"])
-@pytest.mark.parametrize("N, batch", [(5, 1), (6, 2), (12, 3)])
+@pytest.mark.parametrize("N, batch", [(5, 1), (6, 2), (12, 3), (10**4, 100)])
 def test_limit_over_epochs_is_the_epoch_maps_fixed_point(N, batch, reshuffle):
     """The order-2 resummed form is exact here; its limit as the epochs grow is the
-    hand-derived stationary loss to 1e-12 (sums of positive terms: well conditioned)."""
+    hand-derived stationary loss to 1e-12 (sums of positive terms: well conditioned).  At
+    ``N = 10^4`` (orders no enumeration reaches) the cross-epoch overlap moves the loss by
+    4% at ``eta = 0.01`` (``q^M = 0.37``); the diagrams' sum cancels a little there (seen
+    2e-11), so 1e-10.  The two orders' limits differ by more than 1e-3 somewhere."""
     r = resummed_loss(sgd(N, batch=batch, epochs=2, reshuffle=reshuffle), 2,
                       landscape=landscape("mean_estimation"))
-    rates = np.array([0.01, 0.1, 0.5, 1.2])
-    expected = [_epoch_fixed_point(eta, N, batch, reshuffle) for eta in rates]
-    close(r.limit(rates), expected, 1e-12)
-    assert abs(_epoch_fixed_point(0.1, N, batch, "random")
-               - _epoch_fixed_point(0.1, N, batch, "fixed")) > 1e-3 * expected[1]
+    rates = np.array([0.001, 0.01, 0.1, 0.5, 1.2])
+    expected = np.array([_epoch_fixed_point(eta, N, batch, reshuffle) for eta in rates])
+    np.testing.assert_allclose(r.limit(rates), expected, rtol=1e-12 if N < 100 else 1e-10)
+    other = "fixed" if reshuffle == "random" else "random"
+    apart = [_epoch_fixed_point(eta, N, batch, other) for eta in rates] / expected - 1
+    assert np.max(np.abs(apart)) > 1e-3
 
 
 @pytest.mark.parametrize("reshuffle", ["fixed", "random"])

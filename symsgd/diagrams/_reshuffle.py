@@ -30,9 +30,10 @@ head, one from ``A`` to a later-placed child a tail, and one spanning the epoch 
 random too: the data points are exchangeable.
 
 With ``rates`` the phases are continuous (Remark 1's integral form): every phase walk of
-the decomposition becomes its integral (``_continuous`` of :mod:`._transfer`), the weights kept.
-Tied groups are lower-dimensional integrals, as are classes that share a point; for
-``B = 1`` the two cancel, as the discrete sums do (two points never share a batch of one).
+the decomposition becomes its integral (``_continuous`` of :mod:`._transfer`), the weights
+kept.  Tied groups and classes that share a point are lower-dimensional integrals, weighted
+as in the discrete sums (within one epoch a tied pair of classes, ``-B``, and one class
+holding both blocks, ``+B``, share a lattice and cancel).
 
 >>> import numpy as np
 >>> from symsgd.diagrams.resum import rvalue_terms
@@ -60,7 +61,7 @@ import scipy.sparse
 from sympy.utilities.iterables import multiset_partitions
 
 from ..errors import ScheduleError
-from ._transfer import _continuous, _lattice, _matrix, _settled, walk
+from ._transfer import _continuous, _lattice, _matrix, _node_parents, _settled, walk
 
 __all__ = ["Reshuffled", "reshuffle_walk", "reshuffle_asymptote"]
 
@@ -102,14 +103,10 @@ def reshuffle_walk(term, epochs: int, steps: int, batch: int, points: int, *,
     """
     if (rates is None) == (stay is None or end is None):
         raise TypeError("reshuffle_walk takes either stay and end, or rates")
-    parents = tuple(p - 1 if p else None for p in term.parents)
-    plan = _plan(parents, term.rows)
-    if rates is not None:
-        values = [_continuous(lattice, rates, steps) for lattice in plan.lattices]
-    else:
-        values = [walk(_matrix(lattice, stay, end), steps) for lattice in plan.lattices]
+    plan = _plan(_node_parents(term), term.rows)
     total = 0.0
-    for count, W in _epochs(plan, values, batch, points):
+    for count, W in _epoch_matrices(plan, _phase_walks(plan, steps, stay, end, rates), batch,
+                                    points):
         total = total + count * walk(W, epochs)
     return total
 
@@ -120,18 +117,25 @@ def reshuffle_asymptote(term, steps: int, batch: int, points: int, *, stay, end,
     node keeps the alive edges for ``M`` steps, so a state's decay is ``-expm1(M sum log
     stay)``).  Returns ``(coefficients, bad)`` as ``epochs_asymptote`` does;
     ``stay``, ``end``, ``logstay``: ``(..., d)`` (``logstay`` ``NaN`` where ``stay <= 0``)."""
-    parents = tuple(p - 1 if p else None for p in term.parents)
-    plan = _plan(parents, term.rows)
-    values = [walk(_matrix(lattice, stay, end), steps) for lattice in plan.lattices]
+    plan = _plan(_node_parents(term), term.rows)
     decay = -np.expm1(steps * logstay @ plan.alive.T.astype(np.float64))
     total, bad = 0.0, np.zeros(stay.shape[:-1], dtype=bool)
-    for count, W in _epochs(plan, values, batch, points):
-        coefficients, wrong = _settled(W, decay, len(parents) + 1)
+    for count, W in _epoch_matrices(plan, _phase_walks(plan, steps, stay, end, None), batch,
+                                    points):
+        coefficients, wrong = _settled(W, decay, term.order + 1)
         total, bad = total + count * coefficients, bad | wrong
     return total, bad
 
 
-def _epochs(plan, values: list, batch: int, points: int):
+def _phase_walks(plan, steps: int, stay, end, rates) -> list:
+    """The value of every phase lattice of the plan over ``M`` phases: discrete (``stay``,
+    ``end``) or continuous (``rates``)."""
+    if rates is not None:
+        return [_continuous(lattice, rates, steps) for lattice in plan.lattices]
+    return [walk(_matrix(lattice, stay, end), steps) for lattice in plan.lattices]
+
+
+def _epoch_matrices(plan, values: list, batch: int, points: int):
     """For each ``sigma`` (with no more classes than points): ``(N)_|sigma|`` and its matrices
     ``W[..., state, state]`` of one epoch, from the phase walks' ``values``."""
     shape = values[0].shape
@@ -175,12 +179,17 @@ class _Plan:
     alive: np.ndarray
 
 
-def _partitions(items) -> list:
-    """The set partitions of ``items`` as tuples of sorted tuples (one, empty, for none)."""
-    items = sorted(items)
+def _partitions(items) -> tuple:
+    """The set partitions of ``items``, each in canonical form: a sorted tuple of sorted
+    tuples (one, empty, for no items)."""
+    return _canonical_partitions(tuple(sorted(items)))
+
+
+@functools.lru_cache(maxsize=None)
+def _canonical_partitions(items: tuple) -> tuple:
     if not items:
-        return [()]
-    return [tuple(tuple(sorted(g)) for g in p) for p in multiset_partitions(items)]
+        return ((),)
+    return tuple(tuple(sorted(tuple(sorted(g)) for g in p)) for p in multiset_partitions(items))
 
 
 @functools.lru_cache(maxsize=1 << 12)
@@ -200,12 +209,14 @@ def _plan(parents: tuple, rows: tuple) -> _Plan:
             A = sum(1 << v for j, v in enumerate(rest) if mask >> j & 1)
             if S | A in index:
                 transitions.append((S, A))
-    lattices, keys = [], {}
+    lattices, keys, zero = [], {}, set()
     for S, A in transitions:
         present = {rows[v] for v in range(d) if A >> v & 1}
         for groups in _partitions(present):
             lattice = _phase(parents, rows, S, A, groups)
-            if lattice is not None:
+            if lattice is None:                          # no phases fit: a zero walk
+                zero.add((S, A, groups))
+            else:
                 keys[S, A, groups] = len(lattices)
                 lattices.append(lattice)
     sigmas = []
@@ -218,9 +229,9 @@ def _plan(parents: tuple, rows: tuple) -> _Plan:
             for tau in _partitions(held):
                 groups = tuple(sorted(tuple(sorted(b for b in present if cls[b] in g))
                                       for g in tau))
-                key = keys.get((S, A, groups))
-                if key is None:
+                if (S, A, groups) in zero:
                     continue
+                key = keys[S, A, groups]
                 sign = math.prod((-1) ** (len(g) - 1) * math.factorial(len(g) - 1) for g in tau)
                 for column, x in zip(columns, (index[S] * len(closed) + index[S | A], key,
                                                sign, len(tau), len(held))):

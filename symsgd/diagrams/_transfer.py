@@ -234,7 +234,7 @@ def epochs_walk(term, epochs: int, steps: int, *, stay=None, end=None, rates=Non
     """
     if (rates is None) == (stay is None or end is None):
         raise TypeError("epochs_walk takes either stay and end, or rates")
-    parents = tuple(p - 1 if p else None for p in term.parents)     # node indices
+    parents = _node_parents(term)
     span = np.exp(-rates * steps) if rates is not None else stay ** steps
     total = np.zeros(span.shape[:-1])
     for across in itertools.product((False, True), repeat=term.order):
@@ -253,6 +253,12 @@ def epochs_walk(term, epochs: int, steps: int, *, stay=None, end=None, rates=Non
                 walk(_matrix(lattice, stay, end), steps)
             total = total + outer * inner
     return total
+
+
+def _node_parents(term) -> tuple:
+    """Each edge's parent as a node index (``0 .. d-1``), ``None`` for the root or a loose
+    end."""
+    return tuple(p - 1 if p else None for p in term.parents)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -338,7 +344,7 @@ def epochs_asymptote(term, steps: int, *, stay, end, logstay):
     polynomial, times its phase walk.  Returns ``(coefficients, bad)``, ``coefficients[...,
     k]`` multiplying ``E^k``, or ``None`` when no walk reaches the full set; ``stay``,
     ``end``, ``logstay``: as for :func:`term_asymptote`."""
-    parents = tuple(p - 1 if p else None for p in term.parents)
+    parents = _node_parents(term)
     span = stay ** steps
     parts, bad = [], np.zeros(stay.shape[:-1], dtype=bool)
     for across in itertools.product((False, True), repeat=term.order):
