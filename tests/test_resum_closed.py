@@ -174,7 +174,7 @@ def test_several_epochs_in_a_fixed_order_equal_the_time_sweep(name, schedule):
                 assert np.all(np.abs(r(RATES) - value) <= 1e-12 * scale), (order, measure)
 
 
-def _terms_against_the_sweep(schedule, space, discrete, order):
+def _terms_against_the_sweep(schedule, space, discrete, order, measures=MEASURES):
     """``_closed`` on ``space`` against ``_sweep``, every term up to ``order``, at every tuple
     of eigenvalues 0, 1/2, 2 (``K`` all ones: also where a landscape's cumulants vanish) and
     rates with ``0 < q = 1 - eta lambda <= 1``: sums of positive products, accurate to a few
@@ -185,7 +185,7 @@ def _terms_against_the_sweep(schedule, space, discrete, order):
     end = np.ones_like(steps) if discrete else steps
     memberships = _memberships(schedule)
     checked = 0
-    for measure in MEASURES:
+    for measure in measures:
         for term in rvalue_terms(order, measure, schedule.batch, schedule.N):
             if term.order == 0:
                 continue
@@ -217,7 +217,8 @@ def test_each_term_over_several_epochs_equals_its_sweep_entry_by_entry(schedule,
 
 # -- 2. closed form == the exact polynomial ------------------------------------------------
 
-@pytest.mark.parametrize("schedule", [sgd(3), sgd(4, batch=2), gd(2, steps=3)], ids=str)
+@pytest.mark.parametrize("schedule", [sgd(3), sgd(4, batch=2), gd(2, steps=3),
+                                      sgd(3, epochs=2, reshuffle="random")], ids=str)
 @pytest.mark.parametrize("name", NAMES)
 def test_closed_form_equals_the_exact_polynomial(name, schedule):
     """``r.expr`` (exact rational arithmetic, its own enumeration of the embeddings and exact

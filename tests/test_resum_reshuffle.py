@@ -22,25 +22,18 @@ import itertools
 
 import numpy as np
 import pytest
-import sympy
 
 from symsgd import resummed_loss, simulate
 from symsgd.diagrams._reshuffle import Reshuffled, reshuffle_walk
 from symsgd.diagrams._transfer import transfer, walk
-from symsgd.diagrams.resum import _closed, _memberships, _sweep, rvalue_terms
+from symsgd.diagrams.resum import _memberships, rvalue_terms
 from symsgd.errors import ScheduleError, StabilityError
 from symsgd.schedule import sgd
 
-from test_resum_closed import MEASURES, at, build, close, landscape, swept
+from test_resum_closed import (MEASURES, _terms_against_the_sweep, at, build, close, landscape,
+                               swept)
 
-Q = sympy.Rational
-LAM = np.array([0.0, 0.5, 2.0])
 ETA = np.array([0.01, 0.1, 0.3])
-
-
-def _factors(discrete):
-    stay = 1.0 - ETA[:, None] * LAM if discrete else np.exp(-ETA[:, None] * LAM)
-    return stay, (np.ones_like(stay) if discrete else stay)
 
 
 def _space(schedule):
@@ -63,22 +56,10 @@ def test_each_term_equals_its_sweep_over_every_order_entry_by_entry(schedule, or
     """Every term of the measures, at every tuple of eigenvalues 0, 1/2, 2 (``K`` all ones):
     relative 1e-12 entry by entry (see the module docstring); terms without embeddings are
     zero on both sides."""
-    stay, end = _factors(discrete)
-    memberships = _memberships(schedule)
-    checked = 0
-    for measure in measures:
-        for term in rvalue_terms(order, measure, schedule.batch, schedule.N):
-            if term.order == 0:
-                continue
-            reference = _sweep(term, memberships, discrete, stay, ETA)
-            value = _closed(term, _space(schedule), ETA, np.ones((LAM.size,) * term.order),
-                            stay=stay, end=end)
-            np.testing.assert_allclose(value, reference, rtol=1e-12, atol=0)
-            checked += bool(np.any(reference))
-    assert checked > 20
+    assert _terms_against_the_sweep(schedule, _space(schedule), discrete, order, measures) > 20
 
 
-# -- 2. whole values against the sweep and the exact polynomial ------------------------------
+# -- 2. whole values against the sweep (the exact polynomial: test_resum_closed) ------------
 
 @pytest.mark.parametrize("schedule", [sgd(3, epochs=2, reshuffle="random"),
                                       sgd(4, batch=2, epochs=3, reshuffle="random")], ids=str)
@@ -89,21 +70,6 @@ def test_resummed_values_equal_the_sweep(name, schedule):
             r = build(schedule, 3, name, measure, propagator)
             value, scale = swept(r, ETA)
             assert np.all(np.abs(r(ETA) - value) <= 1e-12 * scale), (propagator, measure)
-
-
-@pytest.mark.parametrize("name", ["mean_estimation", "shifting_valleys", "quadratic_2d"])
-def test_resummed_values_equal_the_exact_polynomial(name):
-    """``r.expr``: exact rationals over every realization, rounded once at the end."""
-    schedule = sgd(3, epochs=2, reshuffle="random")
-    rates = [Q(1, 1000), Q(1, 10), Q(3, 10), Q(1, 2)]
-    for measure in MEASURES:
-        r = build(schedule, 3, name, measure)
-        values = r(np.array([float(q) for q in rates]))
-        exact = []
-        for q in rates:
-            e = r.expr.subs(r.eta, q)
-            exact.append([float(v) for v in e] if measure == "weights" else float(e))
-        close(values, exact, 1e-12)
 
 
 # -- 3. hand-derived row counts at sizes beyond enumeration -----------------------------------
