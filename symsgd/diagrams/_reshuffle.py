@@ -140,20 +140,16 @@ def _epoch_matrices(plan, values: list, batch: int, points: int):
     ``W[..., state, state]`` of one epoch, from the phase walks' ``values``."""
     shape = values[0].shape
     stacked = np.stack([v.reshape(-1) for v in values], axis=-1)          # (batch, keys)
+    # (N)_k, the falling factorials, for the k <= d classes a term can have
+    falling = np.array([float(math.perm(points, k)) for k in range(plan.alive.shape[1] + 1)])
     for classes, rule in plan.sigmas:
         if classes > points:                                      # not enough points
             continue
-        weights = rule.signs * float(batch) ** rule.powers / _falling(points, rule.held)
+        weights = rule.signs * float(batch) ** rule.powers / falling[rule.held]
         mix = scipy.sparse.csr_matrix((weights, (rule.entries, rule.keys)),
                                       shape=(plan.states ** 2, len(plan.lattices)))
         W = np.asarray((mix @ stacked.T).T).reshape(shape + (plan.states, plan.states))
-        yield _falling(points, classes), W
-
-
-def _falling(n: int, k) -> np.ndarray:
-    """The falling factorial ``n (n - 1) ... (n - k + 1)`` (zero for ``k > n``), elementwise."""
-    k = np.asarray(k)
-    return np.array([float(math.perm(n, int(j))) for j in k.reshape(-1)]).reshape(k.shape)
+        yield falling[classes], W
 
 
 @dataclass(frozen=True)

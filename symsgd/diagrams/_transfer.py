@@ -346,22 +346,18 @@ def epochs_asymptote(term, steps: int, *, stay, end, logstay):
     ``end``, ``logstay``: as for :func:`term_asymptote`."""
     parents = _node_parents(term)
     span = stay ** steps
-    parts, bad = [], np.zeros(stay.shape[:-1], dtype=bool)
+    total, bad = None, np.zeros(stay.shape[:-1], dtype=bool)
     for across in itertools.product((False, True), repeat=term.order):
         outer = _epoch_lattice(parents, across)
         inner = _phase_lattice(term.rows, parents, across)
         if outer is None or inner is None:
             continue
         W = _matrix(outer, span, np.ones_like(span))
-        coefficients, wrong = _settled(W, _decay(outer, steps * logstay), outer.variables + 1)
-        parts.append(walk(_matrix(inner, stay, end), steps)[..., None] * _shifted(coefficients))
-        bad |= wrong
-    if not parts:
-        return None
-    width = max(p.shape[-1] for p in parts)
-    total = sum(np.concatenate([p, np.zeros(p.shape[:-1] + (width - p.shape[-1],))], axis=-1)
-                for p in parts)
-    return total, bad
+        # one window for all (d + 1 >= the states a path passes): the parts add up as they are
+        coefficients, wrong = _settled(W, _decay(outer, steps * logstay), term.order + 1)
+        part = walk(_matrix(inner, stay, end), steps)[..., None] * _shifted(coefficients)
+        total, bad = part if total is None else total + part, bad | wrong
+    return None if total is None else (total, bad)
 
 
 def _shifted(coefficients: np.ndarray) -> np.ndarray:

@@ -512,7 +512,7 @@ def _term_asymptote(term: RTerm, space, stay, end, logstay):
         found = reshuffle_asymptote(term, steps, space.batch, space.points, stay=stay,
                                     end=end, logstay=logstay)
     else:
-        steps = space[1]
+        _, steps, _ = space
         found = epochs_asymptote(term, steps, stay=stay, end=end, logstay=logstay)
     if found is None:
         return None
@@ -525,7 +525,10 @@ def _rows(space) -> int:
     ``N`` for GD), or 1 where the walks include the expected counts (reshuffling)."""
     if isinstance(space, Continuum):
         return space.rows
-    return 1 if isinstance(space, Reshuffled) else space[2]
+    if isinstance(space, Reshuffled):
+        return 1
+    _, _, batch = space
+    return batch
 
 
 def _weight(term: RTerm, rows, eta) -> np.ndarray:
